@@ -53,6 +53,7 @@
 #define GPUMUX_MASK_WORDS (GPUMUX_MAX_CUS / 64)
 #define GPUMUX_IDENT_LEN 64 /* GPU identity string, NUL-terminated */
 #define GPUMUX_NAME_LEN 32 /* tenant name, NUL-terminated */
+#define GPUMUX_MAX_GPUS 64 /* GPUs registered at once */
 
 /* Feature bits, reported by GPUMUX_CMD_GET_INFO. */
 #define GPUMUX_F_URING_CMD (1ULL << 0) /* commands via IORING_OP_URING_CMD */
@@ -160,7 +161,9 @@ struct gpumux_tenant_fence {
  *    tenant gets GPUMUX_EVENT_PART_CHANGED and must acknowledge
  *    (GPUMUX_CMD_PART_ACK) once its streams run on the smaller mask.  Until
  *    then the CUs stay its own.  If no acknowledgement comes within
- *    @deadline_ms, the CUs are taken back anyway and the tenant is fenced.
+ *    @deadline_ms, the CUs are taken back anyway and the tenant is fenced
+ *    (as by GPUMUX_CMD_TENANT_FENCE: it loses every partition), and the
+ *    control files get GPUMUX_EVENT_PART_FENCED.
  *  - CUs in the target but not active are granted as soon as no other
  *    partition holds them (at once if free).
  *  - An empty mask releases the GPU (after the revocation).
@@ -323,10 +326,13 @@ struct gpumux_grant_info {
 
 /*
  * GPUMUX_CMD_LIST: either file.  Copies out entries in increasing id order
- * (partitions: tenant id, then GPU id) starting at @start_id; to page
- * through, call again with @start_id one past the last id returned.
- * Errors: EINVAL (unknown kind, entry_size not the kernel's), EPERM (a
- * tenant asking for GPUs).
+ * (partitions: tenant id, then GPU id) starting at @start_id, at most 1024
+ * per call; to page through, call again with @start_id one past the last
+ * id returned.  For partitions @start_id is a tenant id and a call returns
+ * a tenant's partitions whole (GPUMUX_MAX_GPUS entries always hold one
+ * tenant's).  Errors: EINVAL (unknown kind, entry_size not the kernel's),
+ * EPERM (a tenant asking for GPUs), EOVERFLOW (@capacity cannot hold the
+ * first tenant's partitions).
  */
 struct gpumux_list {
 	__u32 kind; /* in: GPUMUX_LIST_* */

@@ -1,0 +1,468 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Boot a throw-away QEMU VM with gpumux.ko and run a suite in it.
+#
+#   tests/vm/run.sh --kernel debian|debug --module PATH/gpumux.ko --bin DIR
+#                   --suite kmod|bench|demo [--out FILE] [--timeout SECONDS]
+#                   [--test-timeout SECONDS]
+#
+#   --kernel debian   Debian's kernel, the ABI of the newest installed
+#                     /usr/src/linux-headers-*-amd64 (linux-image-<abi> is
+#                     fetched with apt-get download into $CACHE/debs).
+#   --kernel debug    $CACHE/debug-kernel/bzImage (KASAN, lockdep, kmemleak),
+#                     built by tests/vm/debug-kernel.sh when missing.
+#   --module FILE     the gpumux.ko to test (its vermagic must match).
+#   --bin DIR         every executable in DIR goes into the VM's /bin:
+#                     test-* (suite kmod), kmod-bench* (bench), demo-kmod.
+#   --suite NAME      kmod: load, run each test-*, check the kernel log, the
+#                           leak counters and rmmod; count PASS/FAIL/SKIP.
+#                     bench: run each kmod-bench* PROG as `PROG CSV`; the CSV
+#                           comes back to --out FILE.
+#                     demo: run demo-kmod, show debugfs gpumux/state.
+#   --out FILE        where the bench CSV goes (default build/vm/NAME.csv).
+#   --timeout S       kill the VM after S seconds (kmod and demo 900, bench
+#                     1800; twice that on the debug kernel).
+#   --test-timeout S  kill one test program after S seconds (300).
+#
+# The last line printed is "N passed, N failed, N skipped"; the exit status
+# is 0 when nothing failed and the guest got to its end, 1 otherwise, 2 on
+# bad usage.  The guest's side is tests/vm/guest-init.sh.
+#
+# Environment: CACHE (default ~/.cache/gpumux), BUILD (default build/ in the
+# repository), GMVM_ACCEL=tcg|kvm (skip the KVM probe), GMVM_MEM (MiB, 2048).
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+VM_SRC=$ROOT/tests/vm
+CACHE=${CACHE:-$HOME/.cache/gpumux}
+BUILD=${BUILD:-$ROOT/build}
+WORK=$BUILD/vm
+MEM=${GMVM_MEM:-2048}
+QEMU=qemu-system-x86_64
+# Bump when the initramfs layout changes in a way the hash does not see.
+LAYOUT_VERSION=1
+
+KERNEL_KIND=
+MODULE=
+BIN_DIR=
+SUITE=
+OUT=
+TIMEOUT=
+TEST_TIMEOUT=300
+
+usage() {
+	sed -n '4,27s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+	exit 2
+}
+
+say() { echo "vm: $*"; }
+
+# A failure before the guest runs: still end with the summary line.
+die() {
+	echo "vm: error: $*" >&2
+	echo "0 passed, 1 failed, 0 skipped"
+	exit 1
+}
+
+# Seconds elapsed since $1 (an $EPOCHREALTIME value), one decimal.
+since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
+
+# ------------------------------------------------------------------ kernels
+
+# The kernel release a bzImage announces in its setup header (the string at
+# 0x200 + the 16-bit value at 0x20e), e.g. "6.1.0-56-amd64".
+image_release() {
+	local off
+	[[ $(dd if="$1" bs=1 skip=$((0x202)) count=4 2>/dev/null) == HdrS ]] || return 1
+	off=$(od -An -tu2 -j $((0x20e)) -N2 "$1" | tr -d ' ')
+	dd if="$1" bs=1 skip=$((off + 0x200)) count=256 2>/dev/null |
+		tr '\0' '\n' | head -n 1 | cut -d' ' -f1
+}
+
+# Sets KERNEL_IMAGE and MODULES_DIR for Debian's kernel, fetching and
+# unpacking linux-image-<abi> into $CACHE once.
+setup_debian_kernel() {
+	local hdr abi dir deb
+	hdr=$(printf '%s\n' /usr/src/linux-headers-*-amd64 | sort -V | tail -n 1)
+	[[ -d $hdr ]] || die "no /usr/src/linux-headers-*-amd64: run scripts/install-deps.sh"
+	abi=${hdr##*/linux-headers-} # e.g. 6.1.0-56-amd64
+	dir=$CACHE/kernel/$abi
+	if [[ ! -e $dir/.unpacked ]]; then
+		mkdir -p "$CACHE/debs"
+		deb=$(find "$CACHE/debs" -name "linux-image-${abi}_*.deb" | sort -V | tail -n 1)
+		if [[ -z $deb ]]; then
+			say "fetching linux-image-$abi into $CACHE/debs"
+			(cd "$CACHE/debs" && apt-get download "linux-image-$abi") ||
+				die "apt-get download linux-image-$abi failed"
+			deb=$(find "$CACHE/debs" -name "linux-image-${abi}_*.deb" | sort -V | tail -n 1)
+		fi
+		say "unpacking ${deb##*/} into $dir"
+		rm -rf "$dir.tmp"
+		mkdir -p "$dir.tmp"
+		dpkg-deb -x "$deb" "$dir.tmp"
+		touch "$dir.tmp/.unpacked"
+		rm -rf "$dir"
+		mv "$dir.tmp" "$dir"
+	fi
+	KERNEL_IMAGE=$dir/boot/vmlinuz-$abi
+	MODULES_DIR=$dir/lib/modules/$abi
+}
+
+# Sets KERNEL_IMAGE and MODULES_DIR for the debug kernel, building it when
+# missing.  It is built with everything gpumux needs built in; MODULES_DIR
+# is only set if it also installed modules.
+setup_debug_kernel() {
+	local dir=$CACHE/debug-kernel
+	if [[ ! -f $dir/bzImage ]]; then
+		say "no $dir/bzImage: running tests/vm/debug-kernel.sh"
+		"$VM_SRC/debug-kernel.sh" || die "tests/vm/debug-kernel.sh failed"
+		[[ -f $dir/bzImage ]] || die "tests/vm/debug-kernel.sh made no $dir/bzImage"
+	fi
+	KERNEL_IMAGE=$dir/bzImage
+	MODULES_DIR=$(printf '%s\n' "$dir"/modules/lib/modules/* | head -n 1)
+	[[ -d $MODULES_DIR ]] || MODULES_DIR=
+}
+
+# ------------------------------------------------------------------ modules
+
+declare -A DEP_SEEN=()
+DEPS=()
+
+# The file of module $1 (dashes and underscores are the same) in MODULES_DIR.
+find_module() {
+	local a=${1//-/_} b=${1//_/-}
+	[[ -n $MODULES_DIR ]] || return 1
+	find "$MODULES_DIR" \( -name "$a.ko" -o -name "$b.ko" -o -name "$a.ko.*" \
+		-o -name "$b.ko.*" \) -print -quit | grep .
+}
+
+# Append the modules that module file $1 needs to DEPS, each after its own
+# dependencies, each once.
+add_deps() {
+	local names name path
+	IFS=, read -ra names <<<"$(modinfo -F depends "$1")"
+	for name in "${names[@]}"; do
+		[[ -n $name && -z ${DEP_SEEN[$name]:-} ]] || continue
+		DEP_SEEN[$name]=1
+		path=$(find_module "$name") ||
+			die "${1##*/} needs module $name, not found for this kernel${MODULES_DIR:+ in $MODULES_DIR}"
+		add_deps "$path"
+		DEPS+=("$path")
+	done
+}
+
+# Copy module $1 to $2, decompressed.
+copy_module() {
+	case $1 in
+	*.ko) cp "$1" "$2" ;;
+	*.ko.xz) xz -dc "$1" >"$2" ;;
+	*.ko.gz) gzip -dc "$1" >"$2" ;;
+	*.ko.zst) zstd -qdc "$1" >"$2" ;;
+	*) die "unknown module format: $1" ;;
+	esac
+}
+
+# ------------------------------------------------------------------ initramfs
+
+# Prints "DEST SRC" for every file the initramfs takes from the host.
+initramfs_inputs() {
+	local i f
+	echo "init $VM_SRC/guest-init.sh"
+	echo "bin/busybox $BUSYBOX"
+	echo "lib/gmvm/gpumux.ko $MODULE"
+	for i in "${!DEPS[@]}"; do
+		f=${DEPS[$i]##*/}
+		printf 'lib/gmvm/deps/%02d-%s.ko %s\n' "$i" "${f%%.ko*}" "${DEPS[$i]}"
+	done
+	for f in "$BIN_DIR"/*; do
+		[[ -f $f && -x $f ]] && echo "bin/${f##*/} $f"
+	done
+	return 0
+}
+
+# Sets INITRAMFS, building it unless one with the same content hash exists.
+# The hash covers every input file, this script and LAYOUT_VERSION.
+make_initramfs() {
+	local inputs key stage dest src applet t0
+	inputs=$(initramfs_inputs)
+	key=$({
+		echo "layout $LAYOUT_VERSION"
+		sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1
+		while read -r dest src; do
+			echo "$dest $(sha256sum <"$src" | cut -d' ' -f1)"
+		done <<<"$inputs"
+	} | sha256sum | cut -c1-16)
+	INITRAMFS=$WORK/initramfs-$KERNEL_KIND-$key.cpio.gz
+	if [[ -f $INITRAMFS ]]; then
+		INITRAMFS_NOTE="cached"
+		touch "$INITRAMFS"
+		return
+	fi
+	t0=$EPOCHREALTIME
+	stage=$RUN_DIR/stage
+	mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,lib/gmvm/deps}
+	# busybox and a link per applet (bin/sh, sbin/insmod, ...).
+	cp "$BUSYBOX" "$stage/bin/busybox"
+	while read -r applet; do
+		[[ -e $stage/$applet ]] || ln -s /bin/busybox "$stage/$applet"
+	done < <("$BUSYBOX" --list-full)
+	# The console for the kernel to hand to /init (needs root; without it
+	# /init opens /dev/console itself).
+	mknod -m 600 "$stage/dev/console" c 5 1 2>/dev/null || true
+	while read -r dest src; do
+		rm -f "${stage:?}/$dest"
+		case $dest in
+		lib/gmvm/*) copy_module "$src" "$stage/$dest" ;;
+		*) cp "$src" "$stage/$dest" ;;
+		esac
+	done <<<"$inputs"
+	chmod 755 "$stage/init"
+	(cd "$stage" && find . -mindepth 1 | LC_ALL=C sort |
+		cpio --quiet -o -H newc -R 0:0 --reproducible) | gzip -6 >"$INITRAMFS.tmp"
+	mv "$INITRAMFS.tmp" "$INITRAMFS"
+	rm -rf "$stage"
+	INITRAMFS_NOTE="built in $(since "$t0") s"
+	# Keep the four newest of this kernel kind.
+	find "$WORK" -maxdepth 1 -name "initramfs-$KERNEL_KIND-*.cpio.gz" -printf '%T@ %p\n' |
+		sort -rn | tail -n +5 | cut -d' ' -f2- | xargs -r rm -f
+}
+
+# ------------------------------------------------------------------ qemu
+
+# run_qemu ACCEL SUITE TIMEOUT CONSOLE CHANNEL LIVE: boot the VM; its
+# console goes to CONSOLE (and to stdout when LIVE is 1), ttyS1 to CHANNEL.
+# Sets QEMU_RC (124 when TIMEOUT ran out).
+run_qemu() {
+	local accel=$1 suite=$2 limit=$3 console=$4 channel=$5 live=$6
+	local cpu=() append
+	[[ $accel == kvm ]] && cpu=(-cpu host)
+	append="console=ttyS0 panic=-1 quiet log_buf_len=8M gmvm.suite=$suite"
+	append+=" gmvm.kernel=$KERNEL_KIND gmvm.test_timeout=$TEST_TIMEOUT"
+	: >"$channel"
+	set +e
+	timeout -k 10 "$limit" "$QEMU" -accel "$accel" "${cpu[@]}" -m "$MEM" -smp 2 \
+		-nographic -no-reboot -nic none \
+		-serial mon:stdio -serial "file:$channel" \
+		-kernel "$KERNEL_IMAGE" -initrd "$INITRAMFS" -append "$append" \
+		</dev/null 2>&1 | sed -u 's/\r//g' | if [[ $live == 1 ]]; then
+		tee "$console"
+	else
+		cat >"$console"
+	fi
+	QEMU_RC=${PIPESTATUS[0]}
+	set -e
+}
+
+# Sets ACCEL: kvm only when a VM boots with it, which is tried once per host
+# kernel and QEMU version and remembered in $CACHE.
+choose_accel() {
+	local stamp
+	case ${GMVM_ACCEL:-auto} in
+	tcg | kvm)
+		ACCEL=$GMVM_ACCEL
+		return
+		;;
+	esac
+	ACCEL=tcg
+	[[ -r /dev/kvm && -w /dev/kvm ]] || return 0
+	stamp=$CACHE/kvm-probe-$(uname -r)-$("$QEMU" --version | head -n 1 | tr -cd '0-9.')
+	if [[ ! -f $stamp ]]; then
+		say "checking whether KVM works (once; remembered in $stamp)"
+		run_qemu kvm probe 30 "$RUN_DIR/probe.console" "$RUN_DIR/probe.channel" 0
+		if grep -q '^GMVM:END' "$RUN_DIR/probe.channel" "$RUN_DIR/probe.console"; then
+			echo kvm >"$stamp"
+		else
+			echo tcg >"$stamp"
+		fi
+	fi
+	ACCEL=$(<"$stamp")
+}
+
+# ------------------------------------------------------------------ results
+
+# Reads the guest's records (the channel; the console when the channel got
+# none) into PASSED FAILED SKIPPED, FAIL_LINES, GUEST_* and the files it
+# sent into $RUN_DIR/files/.
+parse_records() {
+	local src=$1 line name sum want file=
+	PASSED=0 FAILED=0 SKIPPED=0 FAIL_LINES=() GUEST_END='' GUEST_HELLO=''
+	mkdir -p "$RUN_DIR/files"
+	while IFS= read -r line; do
+		if [[ -n $file ]]; then
+			if [[ $line == "GMVM:FILE-END $name" ]]; then
+				sum=$(md5sum <"$RUN_DIR/files/$name" | cut -d' ' -f1)
+				if [[ $sum != "$want" ]]; then
+					FAILED=$((FAILED + 1))
+					FAIL_LINES+=("FAIL: vm: transfer of $name: checksum mismatch")
+					rm -f "$RUN_DIR/files/$name"
+				fi
+				file=
+			else
+				printf '%s\n' "$line" >>"$file"
+			fi
+			continue
+		fi
+		case $line in
+		"GMVM:HELLO "*) GUEST_HELLO=${line#GMVM:HELLO } ;;
+		"GMVM:END "*) GUEST_END=${line#GMVM:END } ;;
+		"GMVM:R PASS: "*) PASSED=$((PASSED + 1)) ;;
+		"GMVM:R SKIP: "*) SKIPPED=$((SKIPPED + 1)) ;;
+		"GMVM:R FAIL: "*)
+			FAILED=$((FAILED + 1))
+			FAIL_LINES+=("${line#GMVM:R }")
+			;;
+		"GMVM:FILE "*)
+			read -r name want <<<"${line#GMVM:FILE }"
+			name=${name//\//_}
+			file=$RUN_DIR/files/$name
+			: >"$file"
+			;;
+		esac
+	done < <(tr -d '\r' <"$src")
+}
+
+# Adds a failure of the rig's own to the tally.
+add_failure() {
+	FAILED=$((FAILED + 1))
+	FAIL_LINES+=("FAIL: $1")
+}
+
+# Suite bench: put the CSV files the guest sent where they belong.
+deliver_files() {
+	local files=("$RUN_DIR"/files/*.csv) main f dir
+	if [[ ! -e ${files[0]} ]]; then
+		add_failure "vm: bench CSV: the guest sent none"
+		return
+	fi
+	if [[ -n $OUT ]]; then
+		# --out gets kmod-bench.csv (else the first); any others go
+		# next to it under their own names.
+		main=$RUN_DIR/files/kmod-bench.csv
+		[[ -f $main ]] || main=${files[0]}
+		dir=$(dirname "$OUT")
+		mkdir -p "$dir"
+		cp "$main" "$OUT"
+		say "CSV: $OUT"
+		for f in "${files[@]}"; do
+			[[ $f == "$main" ]] && continue
+			cp "$f" "$dir/${f##*/}"
+			say "CSV: $dir/${f##*/}"
+		done
+	else
+		for f in "${files[@]}"; do
+			cp "$f" "$WORK/${f##*/}"
+			say "CSV: $WORK/${f##*/}"
+		done
+	fi
+}
+
+# ------------------------------------------------------------------ main
+
+while [[ $# -gt 0 ]]; do
+	[[ $1 == -h || $1 == --help ]] && usage
+	[[ $# -ge 2 ]] || usage
+	case $1 in
+	--kernel) KERNEL_KIND=$2 ;;
+	--module) MODULE=$2 ;;
+	--bin) BIN_DIR=$2 ;;
+	--suite) SUITE=$2 ;;
+	--out) OUT=$2 ;;
+	--timeout) TIMEOUT=$2 ;;
+	--test-timeout) TEST_TIMEOUT=$2 ;;
+	*) usage ;;
+	esac
+	shift 2
+done
+[[ $KERNEL_KIND == debian || $KERNEL_KIND == debug ]] || usage
+[[ $SUITE == kmod || $SUITE == bench || $SUITE == demo ]] || usage
+[[ -n $MODULE && -n $BIN_DIR ]] || usage
+[[ $TEST_TIMEOUT =~ ^[0-9]+$ && ${TIMEOUT:-1} =~ ^[0-9]+$ ]] || usage
+if [[ -z $TIMEOUT ]]; then
+	TIMEOUT=900
+	[[ $SUITE == bench ]] && TIMEOUT=1800
+	[[ $KERNEL_KIND == debug ]] && TIMEOUT=$((TIMEOUT * 2))
+fi
+
+[[ -f $MODULE ]] || die "no module $MODULE (make vm-module KERNEL=$KERNEL_KIND)"
+[[ -d $BIN_DIR ]] || die "no directory $BIN_DIR (make tests-kmod)"
+BUSYBOX=$(command -v busybox) || die "busybox not found (apt-get install busybox-static)"
+file -L "$BUSYBOX" | grep -q 'statically linked' ||
+	die "$BUSYBOX is not static (apt-get install busybox-static)"
+command -v "$QEMU" >/dev/null || die "$QEMU not found (apt-get install qemu-system-x86)"
+MODULE=$(realpath "$MODULE")
+BIN_DIR=$(realpath "$BIN_DIR")
+
+mkdir -p "$WORK" "$CACHE"
+RUN_DIR=$(mktemp -d "$WORK/run.XXXXXX")
+trap 'rm -rf "$RUN_DIR"' EXIT
+
+if [[ $KERNEL_KIND == debian ]]; then
+	setup_debian_kernel
+else
+	setup_debug_kernel
+fi
+[[ -f $KERNEL_IMAGE ]] || die "no kernel image $KERNEL_IMAGE"
+RELEASE=$(image_release "$KERNEL_IMAGE") || die "$KERNEL_IMAGE is not a bzImage"
+VERMAGIC=$(modinfo -F vermagic "$MODULE" | cut -d' ' -f1)
+[[ $VERMAGIC == "$RELEASE" ]] ||
+	die "$MODULE is built for $VERMAGIC, the $KERNEL_KIND kernel is $RELEASE (make vm-module KERNEL=$KERNEL_KIND)"
+
+add_deps "$MODULE"
+make_initramfs
+choose_accel
+
+say "suite $SUITE: kernel $KERNEL_KIND $RELEASE (${KERNEL_IMAGE/#$HOME/\~})," \
+	"$ACCEL, $MEM MiB, limit ${TIMEOUT}s (each test ${TEST_TIMEOUT}s)"
+say "initramfs ${INITRAMFS##*/} ($(du -k "$INITRAMFS" | cut -f1) KiB, $INITRAMFS_NOTE);" \
+	"modules loaded before gpumux: ${DEP_SEEN[*]:-none}"
+
+t0=$EPOCHREALTIME
+run_qemu "$ACCEL" "$SUITE" "$TIMEOUT" "$RUN_DIR/console.log" "$RUN_DIR/channel.log" 1
+QEMU_TIME=$(since "$t0")
+
+# The channel is authoritative; the console is the fallback when ttyS1 did
+# not work in the guest.
+records=$RUN_DIR/channel.log
+grep -q '^GMVM:HELLO' "$records" || records=$RUN_DIR/console.log
+parse_records "$records"
+
+if [[ -z $GUEST_END ]]; then
+	if [[ $QEMU_RC == 124 || $QEMU_RC == 137 ]]; then
+		add_failure "vm: the guest did not finish: killed after ${TIMEOUT}s"
+	elif grep -q 'Kernel panic' "$RUN_DIR/console.log"; then
+		add_failure "vm: the guest did not finish: kernel panic"
+	elif [[ -z $GUEST_HELLO ]]; then
+		add_failure "vm: the guest did not start its suite (qemu exit status $QEMU_RC)"
+	else
+		add_failure "vm: the guest did not finish (qemu exit status $QEMU_RC)"
+	fi
+else
+	read -r gp gf gs END_UPTIME <<<"$GUEST_END"
+	# The guest's own tally must match what arrived.
+	[[ "$gp $gf $gs" == "$PASSED $FAILED $SKIPPED" ]] ||
+		add_failure "vm: results lost: the guest counted $gp/$gf/$gs, the host got $PASSED/$FAILED/$SKIPPED"
+fi
+[[ $SUITE != bench ]] || deliver_files
+
+# Keep the logs of the last run of each suite and kernel.
+cp "$RUN_DIR/console.log" "$WORK/$SUITE-$KERNEL_KIND.console.log"
+cp "$RUN_DIR/channel.log" "$WORK/$SUITE-$KERNEL_KIND.channel.log"
+
+echo
+say "---- $SUITE on the $KERNEL_KIND kernel: console log in" \
+	"${WORK#"$ROOT"/}/$SUITE-$KERNEL_KIND.console.log"
+for line in "${FAIL_LINES[@]}"; do
+	say "$line"
+done
+timing="initramfs $INITRAMFS_NOTE, qemu ran ${QEMU_TIME} s"
+if [[ -n $GUEST_HELLO ]]; then
+	boot=${GUEST_HELLO#* }
+	timing+=" (boot ${boot} s"
+	[[ -z $GUEST_END ]] || timing+=", suite $(awk -v a="$boot" -v b="$END_UPTIME" 'BEGIN { printf "%.1f", b - a }') s"
+	timing+=")"
+fi
+say "timings: $timing"
+echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+[[ $FAILED -eq 0 && -n $GUEST_END ]]
