@@ -68,7 +68,7 @@ $(TEST_BIN)/%: bench/%.c tests/kmod/gmtest.c tests/kmod/gmtest.h kmod/include/ua
 	$(CC) $(USER_CFLAGS) -Itests/kmod -static -pthread -o $@ $< tests/kmod/gmtest.c -l:liburing.a -lm
 
 ## tests-kmod: build the static test and benchmark programs run in the VM
-tests-kmod: $(KMOD_TESTS) $(KMOD_BENCH)
+tests-kmod: $(KMOD_TESTS) $(KMOD_BENCH) $(TEST_BIN)/demo-kmod
 
 ## unit-check: userspace tests on the host (uapi layout)
 unit-check:

@@ -16,6 +16,7 @@
 #include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
+#include <linux/module.h>
 #include <linux/mount.h>
 #include <linux/pseudo_fs.h>
 #include <linux/slab.h>
@@ -61,9 +62,12 @@ struct file *gm_tenant_file(struct gm_tenant *t)
 		file = ERR_CAST(inode);
 		goto err_unpin;
 	}
+	/* The file's fops reference: __fput() drops it, alloc_file doesn't take it. */
+	__module_get(THIS_MODULE);
 	file = alloc_file_pseudo(inode, gm_mnt, "gpumux-tenant", O_RDWR,
 				 &gm_tenant_fops);
 	if (IS_ERR(file)) {
+		module_put(THIS_MODULE);
 		iput(inode);
 		goto err_unpin;
 	}

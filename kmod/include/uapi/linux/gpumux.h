@@ -43,6 +43,7 @@
 #ifndef _UAPI_LINUX_GPUMUX_H
 #define _UAPI_LINUX_GPUMUX_H
 
+#include <linux/ioctl.h>
 #include <linux/types.h>
 
 #define GPUMUX_DEVICE_PATH "/dev/gpumux"
