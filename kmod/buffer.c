@@ -27,7 +27,6 @@
 
 #define GPUMUX_FS_MAGIC 0x67706d78 /* "gpmx" */
 
-
 static struct vfsmount *gm_mnt;
 static int gm_mnt_count;
 
@@ -140,7 +139,8 @@ static int gm_charge(struct gm_tenant *t, u64 size)
 	/* Only the tenant's own ioctls charge it: no race on the quota. */
 	if (size > t->pinned_quota || used > t->pinned_quota - size)
 		return -EDQUOT;
-	if (atomic64_add_return(size, &gm.pinned_used) > READ_ONCE(gm.pinned_limit)) {
+	if (atomic64_add_return(size, &gm.pinned_used) >
+	    READ_ONCE(gm.pinned_limit)) {
 		atomic64_sub(size, &gm.pinned_used);
 		return -ENOSPC;
 	}
@@ -199,9 +199,9 @@ int gm_cmd_buf_alloc(struct gm_ctx *c, struct gpumux_buf_alloc *a)
 	if (!b->pages)
 		goto err_buf;
 	for (i = 0; i < b->nr_pages; i++) {
-		b->pages[i] = alloc_page(GFP_HIGHUSER | __GFP_ZERO |
-					 __GFP_ACCOUNT | __GFP_NOWARN |
-					 __GFP_RETRY_MAYFAIL);
+		b->pages[i] =
+			alloc_page(GFP_HIGHUSER | __GFP_ZERO | __GFP_ACCOUNT |
+				   __GFP_NOWARN | __GFP_RETRY_MAYFAIL);
 		if (!b->pages[i])
 			goto err_buf;
 		atomic_long_inc(&gm_cnt.pages);

@@ -33,18 +33,19 @@ static int gm_state_show(struct seq_file *s, void *unused)
 	xa_for_each(&gm.tenants, idx, t) {
 		struct gm_part *p;
 
-		seq_printf(s,
-			   "tenant %u name=%s fenced=%d max_cus=%u quota=%llu used=%lld buffers=%u\n",
-			   t->id, t->name, t->fenced, t->max_cus,
+		seq_printf(s, "tenant %u name=%s fenced=%d max_cus=%u", t->id,
+			   t->name, t->fenced, t->max_cus);
+		seq_printf(s, " quota=%llu used=%lld buffers=%u\n",
 			   t->pinned_quota, atomic64_read(&t->pinned_used),
 			   t->nr_buffers);
-		list_for_each_entry(p, &t->parts, tenant_node)
-			seq_printf(s,
-				   "part %u %u flags=%u state=%s gen=%llu active=%*pbl target=%*pbl\n",
+		list_for_each_entry(p, &t->parts, tenant_node) {
+			seq_printf(s, "part %u %u flags=%u state=%s gen=%llu",
 				   t->id, p->g->id, p->flags,
-				   gm_part_state_name(p), p->generation,
+				   gm_part_state_name(p), p->generation);
+			seq_printf(s, " active=%*pbl target=%*pbl\n",
 				   GPUMUX_MAX_CUS, p->active, GPUMUX_MAX_CUS,
 				   p->target);
+		}
 	}
 	xa_for_each(&gm.bufs, idx, b) {
 		struct gm_grant *gr;

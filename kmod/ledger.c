@@ -47,8 +47,7 @@ static struct gm_tenant *gm_tenant_find(u32 id)
 	return id ? xa_load(&gm.tenants, id) : NULL;
 }
 
-static void gm_ctl_event_simple(u32 type, u32 tenant, u32 gpu, u64 gen,
-				u64 arg)
+static void gm_ctl_event_simple(u32 type, u32 tenant, u32 gpu, u64 gen, u64 arg)
 {
 	struct gpumux_event ev = {
 		.type = type,
@@ -335,7 +334,8 @@ int gm_cmd_part_set(struct gm_ctx *c, struct gpumux_part_set *a)
 		goto out_unlock;
 	revoking = p && !bitmap_subset(p->active, mask, GPUMUX_MAX_CUS);
 	ret = -EINVAL;
-	if (revoking && (!a->deadline_ms || a->deadline_ms > GM_MAX_DEADLINE_MS))
+	if (revoking &&
+	    (!a->deadline_ms || a->deadline_ms > GM_MAX_DEADLINE_MS))
 		goto out_unlock;
 
 	ret = 0;
@@ -360,8 +360,8 @@ int gm_cmd_part_set(struct gm_ctx *c, struct gpumux_part_set *a)
 	p->flags = a->flags;
 	bitmap_copy(p->target, mask, GPUMUX_MAX_CUS);
 	if (revoking) {
-		p->deadline_ns = ktime_get_ns() +
-				 (u64)a->deadline_ms * NSEC_PER_MSEC;
+		p->deadline_ns =
+			ktime_get_ns() + (u64)a->deadline_ms * NSEC_PER_MSEC;
 		gm_tick_schedule(p->deadline_ns);
 	}
 	gm_part_grow(p);
@@ -506,7 +506,7 @@ int gm_cmd_tenant_create(struct gm_ctx *c, struct gpumux_tenant_create *a)
 {
 	struct gm_tenant *t;
 	struct file *file;
-	int fd, ret;
+	int flags, fd, ret;
 
 	if (a->flags & ~GPUMUX_TENANT_CLOEXEC || a->max_cus > GPUMUX_MAX_CUS ||
 	    !gm_valid_str(a->name, sizeof(a->name)) ||
@@ -530,8 +530,10 @@ int gm_cmd_tenant_create(struct gm_ctx *c, struct gpumux_tenant_create *a)
 	if (ret)
 		goto err_put;
 
-	fd = get_unused_fd_flags(O_RDWR |
-				 (a->flags & GPUMUX_TENANT_CLOEXEC ? O_CLOEXEC : 0));
+	flags = O_RDWR;
+	if (a->flags & GPUMUX_TENANT_CLOEXEC)
+		flags |= O_CLOEXEC;
+	fd = get_unused_fd_flags(flags);
 	if (fd < 0) {
 		ret = fd;
 		goto err_put;
@@ -681,7 +683,8 @@ static int gm_list_fill(struct gm_ctx *c, struct gpumux_list *a, void *out,
 			if (c->t && c->t != t)
 				continue;
 			if (n < cap)
-				gm_tenant_fill_info(t, (void *)(dst + n++ * esz));
+				gm_tenant_fill_info(t,
+						    (void *)(dst + n++ * esz));
 			total++;
 		}
 		break;
@@ -718,7 +721,8 @@ static int gm_list_fill(struct gm_ctx *c, struct gpumux_list *a, void *out,
 			if (!gm_buf_visible(b, c->t))
 				continue;
 			if (n < cap)
-				gm_buf_fill_info(b, c->t, (void *)(dst + n++ * esz));
+				gm_buf_fill_info(b, c->t,
+						 (void *)(dst + n++ * esz));
 			total++;
 		}
 		break;

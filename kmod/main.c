@@ -35,13 +35,13 @@ MODULE_PARM_DESC(max_tenants, "Most tenants that may exist at once");
 
 static unsigned long long gm_pinned_limit_param;
 module_param_named(pinned_limit, gm_pinned_limit_param, ullong, 0444);
-MODULE_PARM_DESC(pinned_limit,
-		 "Pinned memory all tenants may hold, bytes (0: a quarter of RAM)");
+MODULE_PARM_DESC(pinned_limit, "Pinned bytes for all tenants (0: RAM/4)");
 
 /* Which commands each file takes, and which may sleep long. */
 #define GM_CTL BIT(0)
 #define GM_TEN BIT(1)
-#define GM_SLOW BIT(2) /* allocates a lot or sleeps: never inline non-blocking */
+#define GM_SLOW \
+	BIT(2) /* allocates a lot or sleeps: never inline non-blocking */
 
 struct gm_cmd_desc {
 	unsigned int op;
@@ -70,8 +70,9 @@ static int gm_cmd_get_info(struct gm_ctx *c, struct gpumux_info *a)
 	return 0;
 }
 
-#define GM_CMD(nr, cmd, fl, handler)                                   \
-	[nr] = { .op = (cmd), .flags = (fl),                           \
+#define GM_CMD(nr, cmd, fl, handler) \
+	[nr] = { .op = (cmd),        \
+		 .flags = (fl),      \
 		 .fn = (int (*)(struct gm_ctx *, void *))(handler) }
 
 static const struct gm_cmd_desc gm_cmds[] = {
@@ -290,8 +291,8 @@ static int gm_tenant_release_file(struct inode *inode, struct file *file)
 	return 0;
 }
 
-static ssize_t gm_tenant_read(struct file *file, char __user *buf,
-			      size_t count, loff_t *ppos)
+static ssize_t gm_tenant_read(struct file *file, char __user *buf, size_t count,
+			      loff_t *ppos)
 {
 	struct gm_tenant *t = file->private_data;
 
@@ -354,7 +355,8 @@ void gm_tick_schedule(u64 deadline_ns)
 	/* queue_delayed_work() leaves an earlier timer alone ... */
 	if (!queue_delayed_work(system_wq, &gm.tick, delay) &&
 	    time_after(gm.tick.timer.expires, jiffies + delay))
-		mod_delayed_work(system_wq, &gm.tick, delay); /* ... not a later one */
+		mod_delayed_work(system_wq, &gm.tick,
+				 delay); /* ... not a later one */
 }
 
 /* ---- module ---- */
@@ -371,7 +373,7 @@ static int __init gm_init(void)
 	INIT_DELAYED_WORK(&gm.tick, gm_tick_fn);
 	atomic64_set(&gm.pinned_used, 0);
 	gm.pinned_limit = gm_pinned_limit_param ?:
-		((u64)totalram_pages() << PAGE_SHIFT) / 4;
+				  ((u64)totalram_pages() << PAGE_SHIFT) / 4;
 
 	ret = misc_register(&gm_misc);
 	if (ret) {

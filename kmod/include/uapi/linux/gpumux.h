@@ -161,7 +161,7 @@ struct gpumux_tenant_fence {
  *  - CUs in the active mask but not in the new target are revoked: the
  *    tenant gets GPUMUX_EVENT_PART_CHANGED and must acknowledge
  *    (GPUMUX_CMD_PART_ACK) once its streams run on the smaller mask.  Until
- *    then the CUs stay its own.  If no acknowledgement comes within
+ *    then the CUs stay its own.  If no acknowledgment comes within
  *    @deadline_ms, the CUs are taken back anyway and the tenant is fenced
  *    (as by GPUMUX_CMD_TENANT_FENCE: it loses every partition), and the
  *    control files get GPUMUX_EVENT_PART_FENCED.
@@ -320,9 +320,12 @@ struct gpumux_grant_info {
 
 /* Kinds of GPUMUX_CMD_LIST. */
 #define GPUMUX_LIST_GPUS 1 /* struct gpumux_gpu_info; control only */
-#define GPUMUX_LIST_TENANTS 2 /* struct gpumux_tenant_info; a tenant sees itself */
-#define GPUMUX_LIST_PARTITIONS 3 /* struct gpumux_part_info; a tenant: its own */
-#define GPUMUX_LIST_BUFFERS 4 /* struct gpumux_buf_info; a tenant: own + granted */
+#define GPUMUX_LIST_TENANTS \
+	2 /* struct gpumux_tenant_info; a tenant sees itself */
+#define GPUMUX_LIST_PARTITIONS \
+	3 /* struct gpumux_part_info; a tenant: its own */
+#define GPUMUX_LIST_BUFFERS \
+	4 /* struct gpumux_buf_info; a tenant: own + granted */
 #define GPUMUX_LIST_GRANTS 5 /* struct gpumux_grant_info; a tenant: to it */
 
 /*
@@ -395,11 +398,14 @@ struct gpumux_event_fetch {
 	_IOWR(GPUMUX_IOC_MAGIC, 0x03, struct gpumux_tenant_create)
 #define GPUMUX_CMD_TENANT_FENCE \
 	_IOWR(GPUMUX_IOC_MAGIC, 0x04, struct gpumux_tenant_fence)
-#define GPUMUX_CMD_PART_SET _IOWR(GPUMUX_IOC_MAGIC, 0x05, struct gpumux_part_set)
-#define GPUMUX_CMD_PART_ACK _IOWR(GPUMUX_IOC_MAGIC, 0x06, struct gpumux_part_ack)
+#define GPUMUX_CMD_PART_SET \
+	_IOWR(GPUMUX_IOC_MAGIC, 0x05, struct gpumux_part_set)
+#define GPUMUX_CMD_PART_ACK \
+	_IOWR(GPUMUX_IOC_MAGIC, 0x06, struct gpumux_part_ack)
 #define GPUMUX_CMD_BUF_ALLOC \
 	_IOWR(GPUMUX_IOC_MAGIC, 0x07, struct gpumux_buf_alloc)
-#define GPUMUX_CMD_BUF_FREE _IOWR(GPUMUX_IOC_MAGIC, 0x08, struct gpumux_buf_free)
+#define GPUMUX_CMD_BUF_FREE \
+	_IOWR(GPUMUX_IOC_MAGIC, 0x08, struct gpumux_buf_free)
 #define GPUMUX_CMD_GRANT _IOWR(GPUMUX_IOC_MAGIC, 0x09, struct gpumux_grant)
 #define GPUMUX_CMD_GRANT_REVOKE \
 	_IOWR(GPUMUX_IOC_MAGIC, 0x0a, struct gpumux_grant_revoke)
