@@ -41,7 +41,7 @@ USER_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror \
 TEST_BIN := $(BUILD)/tests/bin
 
 .PHONY: all module vm-module tests-kmod vm-check check unit-check \
-	bench-kmod demo lint checkpatch sparse dkms-check clean help
+	bench-kmod demo lint checkpatch sparse dkms-check debug-kernel clean help
 
 all: module
 
@@ -105,6 +105,10 @@ sparse:
 ## dkms-check: dkms add/build the module into a private tree (never the host)
 dkms-check:
 	scripts/dkms-check.sh
+
+## debug-kernel: build (once, cached) the KASAN/lockdep/kmemleak VM kernel
+debug-kernel:
+	tests/vm/debug-kernel.sh
 
 ## check: every test: unit tests, lint, dkms build, the VM module suite
 check: unit-check lint dkms-check vm-check

@@ -513,7 +513,7 @@ int gm_tenant_mmap(struct gm_tenant *t, struct vm_area_struct *vma)
 		if (vma->vm_flags & VM_WRITE)
 			goto err_unlock;
 		/* Never writable, mprotect() included. */
-		vma->vm_flags &= ~VM_MAYWRITE;
+		gm_vm_flags_clear(vma, VM_MAYWRITE);
 	}
 	refcount_set(&m->ref, 1);
 	kref_get(&b->ref);
@@ -524,7 +524,7 @@ int gm_tenant_mmap(struct gm_tenant *t, struct vm_area_struct *vma)
 	}
 	mutex_unlock(&gm.lock);
 
-	vma->vm_flags |= VM_DONTEXPAND | VM_DONTDUMP;
+	gm_vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
 	vma->vm_private_data = m;
 	vma->vm_ops = &gm_vm_ops;
 	return 0;

@@ -25,7 +25,6 @@
 #include <linux/atomic.h>
 #include <linux/bitmap.h>
 #include <linux/fs.h>
-#include <linux/io_uring.h>
 #include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
@@ -37,6 +36,8 @@
 #include <linux/xarray.h>
 
 #include <linux/gpumux.h>
+
+#include "compat.h"
 
 #define GM_MAX_GPUS 64
 #define GM_MAX_BUFS_PER_TENANT 4096

@@ -12,7 +12,6 @@
 #include <linux/capability.h>
 #include <linux/file.h>
 #include <linux/fs.h>
-#include <linux/io_uring.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
@@ -361,10 +360,46 @@ void gm_tick_schedule(u64 deadline_ns)
 
 /* ---- module ---- */
 
+/* The uapi is fixed: sizes and the offsets of fields after padding. */
+static void __init gm_check_uapi_layout(void)
+{
+	BUILD_BUG_ON(sizeof(struct gpumux_uring_cmd) != 16);
+	BUILD_BUG_ON(sizeof(struct gpumux_info) != 88);
+	BUILD_BUG_ON(offsetof(struct gpumux_info, pinned_limit) != 32);
+	BUILD_BUG_ON(offsetof(struct gpumux_info, reserved) != 56);
+	BUILD_BUG_ON(sizeof(struct gpumux_gpu_add) != 96);
+	BUILD_BUG_ON(offsetof(struct gpumux_gpu_add, ident) != 16);
+	BUILD_BUG_ON(sizeof(struct gpumux_gpu_remove) != 8);
+	BUILD_BUG_ON(sizeof(struct gpumux_tenant_create) != 72);
+	BUILD_BUG_ON(offsetof(struct gpumux_tenant_create, pinned_quota) != 40);
+	BUILD_BUG_ON(offsetof(struct gpumux_tenant_create, fd) != 52);
+	BUILD_BUG_ON(sizeof(struct gpumux_tenant_fence) != 8);
+	BUILD_BUG_ON(sizeof(struct gpumux_part_set) != 168);
+	BUILD_BUG_ON(offsetof(struct gpumux_part_set, mask) != 24);
+	BUILD_BUG_ON(sizeof(struct gpumux_part_ack) != 16);
+	BUILD_BUG_ON(sizeof(struct gpumux_part_info) != 288);
+	BUILD_BUG_ON(offsetof(struct gpumux_part_info, active) != 32);
+	BUILD_BUG_ON(offsetof(struct gpumux_part_info, target) != 160);
+	BUILD_BUG_ON(sizeof(struct gpumux_buf_alloc) != 40);
+	BUILD_BUG_ON(sizeof(struct gpumux_buf_free) != 8);
+	BUILD_BUG_ON(sizeof(struct gpumux_grant) != 16);
+	BUILD_BUG_ON(sizeof(struct gpumux_grant_revoke) != 8);
+	BUILD_BUG_ON(sizeof(struct gpumux_gpu_info) != 88);
+	BUILD_BUG_ON(sizeof(struct gpumux_tenant_info) != 72);
+	BUILD_BUG_ON(offsetof(struct gpumux_tenant_info, pinned_quota) != 48);
+	BUILD_BUG_ON(sizeof(struct gpumux_buf_info) != 32);
+	BUILD_BUG_ON(sizeof(struct gpumux_grant_info) != 16);
+	BUILD_BUG_ON(sizeof(struct gpumux_list) != 48);
+	BUILD_BUG_ON(offsetof(struct gpumux_list, start_id) != 24);
+	BUILD_BUG_ON(sizeof(struct gpumux_event) != 40);
+	BUILD_BUG_ON(sizeof(struct gpumux_event_fetch) != 32);
+}
+
 static int __init gm_init(void)
 {
 	int ret;
 
+	gm_check_uapi_layout();
 	mutex_init(&gm.lock);
 	xa_init_flags(&gm.gpus, XA_FLAGS_ALLOC1);
 	xa_init_flags(&gm.tenants, XA_FLAGS_ALLOC1);
