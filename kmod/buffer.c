@@ -168,8 +168,6 @@ int gm_cmd_buf_alloc(struct gm_ctx *c, struct gpumux_buf_alloc *a)
 	/* Checked again under the lock; this keeps absurd sizes away. */
 	if (a->size > t->pinned_quota)
 		return -EDQUOT;
-	if (a->size >> GM_BUF_OFFSET_SHIFT)
-		return -EINVAL;
 
 	mutex_lock(&gm.lock);
 	ret = -EPERM;
@@ -181,6 +179,12 @@ int gm_cmd_buf_alloc(struct gm_ctx *c, struct gpumux_buf_alloc *a)
 	ret = gm_charge(t, a->size);
 	if (ret)
 		goto err_unlock;
+	if (a->size >> GM_BUF_OFFSET_SHIFT) {
+		/* Within every limit, but past what an mmap offset encodes. */
+		gm_uncharge(t, a->size);
+		ret = -EINVAL;
+		goto err_unlock;
+	}
 	t->nr_buffers++; /* reserves the slot too */
 	mutex_unlock(&gm.lock);
 
@@ -277,8 +281,12 @@ static void gm_buf_unlink(struct gm_buf *b)
 	struct gm_grant *gr, *tmp;
 
 	lockdep_assert_held(&gm.lock);
-	list_for_each_entry_safe(gr, tmp, &b->grants, buf_node)
+	list_for_each_entry_safe(gr, tmp, &b->grants, buf_node) {
+		/* Its mappings stay valid; it may not map the buffer again. */
+		gm_tenant_event(gr->t, GPUMUX_EVENT_GRANT_REVOKED, 0, b->id, 0,
+				gr->access);
 		gm_grant_unlink(gr);
+	}
 	b->live = false;
 	xa_erase(&gm.bufs, b->id);
 	list_del(&b->tenant_node);

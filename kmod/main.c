@@ -36,11 +36,15 @@ static unsigned long long gm_pinned_limit_param;
 module_param_named(pinned_limit, gm_pinned_limit_param, ullong, 0444);
 MODULE_PARM_DESC(pinned_limit, "Pinned bytes for all tenants (0: RAM/4)");
 
-/* Which commands each file takes, and which may sleep long. */
+/*
+ * Which file takes a command (GM_CTL, GM_TEN); GM_SLOW: it allocates a lot
+ * or sleeps, so it never runs inline on a non-blocking io_uring issue;
+ * GM_OUT: it has fields the kernel writes back.
+ */
 #define GM_CTL BIT(0)
 #define GM_TEN BIT(1)
-#define GM_SLOW \
-	BIT(2) /* allocates a lot or sleeps: never inline non-blocking */
+#define GM_SLOW BIT(2)
+#define GM_OUT BIT(3)
 
 struct gm_cmd_desc {
 	unsigned int op;
@@ -75,20 +79,22 @@ static int gm_cmd_get_info(struct gm_ctx *c, struct gpumux_info *a)
 		 .fn = (int (*)(struct gm_ctx *, void *))(handler) }
 
 static const struct gm_cmd_desc gm_cmds[] = {
-	GM_CMD(0x00, GPUMUX_CMD_GET_INFO, GM_CTL | GM_TEN, gm_cmd_get_info),
-	GM_CMD(0x01, GPUMUX_CMD_GPU_ADD, GM_CTL, gm_cmd_gpu_add),
+	GM_CMD(0x00, GPUMUX_CMD_GET_INFO, GM_CTL | GM_TEN | GM_OUT,
+	       gm_cmd_get_info),
+	GM_CMD(0x01, GPUMUX_CMD_GPU_ADD, GM_CTL | GM_OUT, gm_cmd_gpu_add),
 	GM_CMD(0x02, GPUMUX_CMD_GPU_REMOVE, GM_CTL, gm_cmd_gpu_remove),
-	GM_CMD(0x03, GPUMUX_CMD_TENANT_CREATE, GM_CTL | GM_SLOW,
+	GM_CMD(0x03, GPUMUX_CMD_TENANT_CREATE, GM_CTL | GM_SLOW | GM_OUT,
 	       gm_cmd_tenant_create),
 	GM_CMD(0x04, GPUMUX_CMD_TENANT_FENCE, GM_CTL, gm_cmd_tenant_fence),
-	GM_CMD(0x05, GPUMUX_CMD_PART_SET, GM_CTL, gm_cmd_part_set),
+	GM_CMD(0x05, GPUMUX_CMD_PART_SET, GM_CTL | GM_OUT, gm_cmd_part_set),
 	GM_CMD(0x06, GPUMUX_CMD_PART_ACK, GM_TEN, gm_cmd_part_ack),
-	GM_CMD(0x07, GPUMUX_CMD_BUF_ALLOC, GM_TEN | GM_SLOW, gm_cmd_buf_alloc),
+	GM_CMD(0x07, GPUMUX_CMD_BUF_ALLOC, GM_TEN | GM_SLOW | GM_OUT,
+	       gm_cmd_buf_alloc),
 	GM_CMD(0x08, GPUMUX_CMD_BUF_FREE, GM_TEN, gm_cmd_buf_free),
 	GM_CMD(0x09, GPUMUX_CMD_GRANT, GM_CTL, gm_cmd_grant),
 	GM_CMD(0x0a, GPUMUX_CMD_GRANT_REVOKE, GM_CTL, gm_cmd_grant_revoke),
-	GM_CMD(0x0b, GPUMUX_CMD_LIST, GM_CTL | GM_TEN, gm_cmd_list),
-	GM_CMD(0x0c, GPUMUX_CMD_EVENT_FETCH, GM_CTL | GM_TEN,
+	GM_CMD(0x0b, GPUMUX_CMD_LIST, GM_CTL | GM_TEN | GM_OUT, gm_cmd_list),
+	GM_CMD(0x0c, GPUMUX_CMD_EVENT_FETCH, GM_CTL | GM_TEN | GM_OUT,
 	       gm_cmd_event_fetch),
 };
 
@@ -143,9 +149,15 @@ static long gm_dispatch(struct gm_ctx *c, unsigned int op, void __user *uarg)
 		return -EINVAL;
 	if (copy_from_user(&arg, uarg, size))
 		return -EFAULT;
+	/*
+	 * A command whose results cannot be written back must not act: check
+	 * the struct is writable (by writing back what was read) first.
+	 */
+	if ((d->flags & GM_OUT) && copy_to_user(uarg, &arg, size))
+		return -EFAULT;
 
 	ret = d->fn(c, &arg);
-	if (ret < 0)
+	if (ret < 0 || !(d->flags & GM_OUT))
 		goto out;
 	if (copy_to_user(uarg, &arg, size))
 		ret = -EFAULT;

@@ -226,8 +226,8 @@ struct gpumux_part_info {
  * GPUMUX_CMD_BUF_ALLOC: tenant.  Allocates zeroed, pinned pages, charged to
  * the tenant's quota and the global limit.  Map them with
  * mmap(NULL, size, prot, MAP_SHARED, tenant_fd, mmap_offset).  Errors:
- * EINVAL (size 0 or not a multiple of the page size), EDQUOT (over the
- * tenant's quota), ENOSPC (over the global limit or too many buffers),
+ * EINVAL (size 0 or not a multiple of the page size, or over 1 TiB),
+ * EDQUOT (over the tenant's quota), ENOSPC (over the global limit or too many buffers),
  * ENOMEM, EPERM (fenced).
  */
 struct gpumux_buf_alloc {
@@ -240,8 +240,9 @@ struct gpumux_buf_alloc {
 
 /*
  * GPUMUX_CMD_BUF_FREE: tenant.  Drops the tenant's buffer and every grant
- * of it.  Pages still mapped (by this or a grantee) stay valid, and stay
- * charged to the owner, until the last mapping goes.  Errors: ENOENT (no
+ * of it (each grantee gets GPUMUX_EVENT_GRANT_REVOKED, but keeps what it
+ * has mapped).  Pages still mapped (by this or a grantee) stay valid, and
+ * stay charged to the owner, until the last mapping goes.  Errors: ENOENT (no
  * such buffer of this tenant, or already freed).
  */
 struct gpumux_buf_free {
