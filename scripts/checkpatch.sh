@@ -17,11 +17,33 @@
 set -eu
 set -o pipefail
 
-# Message types not reported, each with the reason.  Start empty; only add
-# types that cannot apply to an out-of-tree module.
-#   (none so far: the --file mode never asks for a MAINTAINERS entry
-#   (FILE_PATH_CHANGES) and --no-tree skips the checks that need a tree)
+# Message types not reported, each with the reason.  Only types that
+# cannot apply to this module belong here.  (The --file mode never asks for
+# a MAINTAINERS entry (FILE_PATH_CHANGES) and --no-tree skips the checks that
+# need a tree, so nothing out-of-tree specific is needed so far.)
 IGNORE_TYPES=""
+
+# Extra types not reported in tracepoint headers only (files that define
+# TRACE_EVENT/DECLARE_EVENT_CLASS), written in the layout every header in
+# include/trace/events/ uses, which --strict misreads:
+#   OPEN_ENDED_LINE        TP_STRUCT__entry( and TP_fast_assign( end lines
+#   PARENTHESIS_ALIGNMENT  TP_PROTO/TP_ARGS are indented one tab, not
+#                          aligned with TRACE_EVENT(
+TRACE_IGNORE_TYPES="OPEN_ENDED_LINE,PARENTHESIS_ALIGNMENT"
+
+# Extra types not reported in kmod/compat.h only, the out-of-tree module's
+# shims over kernel API changes, which must test the kernel version:
+#   LINUX_VERSION_CODE     an in-tree driver has one kernel; we build for several
+#   CONSTANT_COMPARISON    it takes LINUX_VERSION_CODE for a variable
+COMPAT_IGNORE_TYPES="LINUX_VERSION_CODE,CONSTANT_COMPARISON"
+
+# Where kmod/ would live in a kernel tree.  checkpatch.pl decides some rules
+# by path: include/uapi/ headers may not use BIT() (userspace has no such
+# macro), and a file whose own path appears in its text gets an
+# EMBEDDED_FILENAME warning.  So the files are checked through a view that
+# puts them where they would be upstream:
+#   kmod/include/... -> include/...    the rest of kmod/ -> $TREE_DIR/...
+TREE_DIR=drivers/misc/gpumux
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${CACHE:-$HOME/.cache/gpumux}
@@ -83,7 +105,13 @@ else
 fi
 
 args=(--no-tree --file --strict --show-types --color=never)
-[ -z "$IGNORE_TYPES" ] || args+=(--ignore "$IGNORE_TYPES")
+
+# The in-tree view of kmod/ (see TREE_DIR above).
+view=$(mktemp -d)
+trap 'rm -rf "$view"' EXIT
+mkdir -p "$view/$(dirname "$TREE_DIR")"
+ln -s "$repo/kmod" "$view/$TREE_DIR"
+[ ! -d "$repo/kmod/include" ] || ln -s "$repo/kmod/include" "$view/include"
 
 log "checkpatch.pl $(cat "$TOOLS/.version") ${args[*]}"
 # checkpatch.pl finds spelling.txt and const_structs.checkpatch next to itself.
@@ -92,16 +120,25 @@ errors=0 warnings=0 checks=0 bad=0
 summary=""
 for f in "${files[@]}"; do
 	[ -f "$f" ] || die "no such file: $f"
-	# checkpatch.pl decides some rules by the path as it would be in the
-	# kernel tree; most notably, include/uapi/ headers may not use BIT().
-	# kmod/ is laid out like a tree (kmod/include/uapi/linux/gpumux.h), so
-	# files under it are checked from there, by their in-tree path.
 	abs=$(cd "$(dirname "$f")" && pwd)/$(basename "$f")
 	case $abs in
-	"$repo"/kmod/*) dir=$repo/kmod rel=${abs#"$repo"/kmod/} ;;
-	*) dir=. rel=$f ;;
+	"$repo"/kmod/include/*)
+		dir=$view rel=${abs#"$repo"/kmod/} back="s|^\(#[0-9]*: FILE: \)include/|\1kmod/include/|"
+		;;
+	"$repo"/kmod/*)
+		dir=$view rel=$TREE_DIR/${abs#"$repo"/kmod/} back="s|^\(#[0-9]*: FILE: \)$TREE_DIR/|\1kmod/|"
+		;;
+	*) dir=. rel=$f back="" ;;
 	esac
-	out=$(cd "$dir" && perl "$TOOLS/checkpatch.pl" "${args[@]}" "$rel" 2>&1) || true
+	ignore=$IGNORE_TYPES
+	if grep -qE '^(TRACE_EVENT|DECLARE_EVENT_CLASS)\(' "$f"; then
+		ignore=${ignore:+$ignore,}$TRACE_IGNORE_TYPES
+	fi
+	if [ "$(basename "$f")" = compat.h ]; then
+		ignore=${ignore:+$ignore,}$COMPAT_IGNORE_TYPES
+	fi
+	out=$(cd "$dir" && perl "$TOOLS/checkpatch.pl" "${args[@]}" ${ignore:+--ignore "$ignore"} "$rel" 2>&1) || true
+	[ -z "$back" ] || out=$(printf '%s\n' "$out" | sed -e "$back")
 	total=$(printf '%s\n' "$out" | sed -n 's/^total: \([0-9]*\) errors, \([0-9]*\) warnings, \([0-9]*\) checks.*/\1 \2 \3/p')
 	[ -n "$total" ] || {
 		printf '%s\n' "$out" >&2

@@ -138,10 +138,18 @@ static void drain_events(const char *who, int fd)
 	struct gpumux_event ev[32];
 	int i, n = gm_events(fd, ev, 32, GM_IOCTL);
 
-	for (i = 0; i < n; i++)
-		printf("  event to %-7s %-13s tenant=%u gpu=%u gen=%llu\n", who,
-		       event_name(ev[i].type), ev[i].tenant_id, ev[i].gpu_id,
-		       (unsigned long long)ev[i].generation);
+	for (i = 0; i < n; i++) {
+		printf("  event to %-7s %-13s tenant=%u", who,
+		       event_name(ev[i].type), ev[i].tenant_id);
+		if (ev[i].buf_id)
+			printf(" buf=%u access=%s\n", ev[i].buf_id,
+			       ev[i].arg ? "rw" : "ro");
+		else if (ev[i].gpu_id)
+			printf(" gpu=%u gen=%llu\n", ev[i].gpu_id,
+			       (unsigned long long)ev[i].generation);
+		else
+			printf("\n");
+	}
 }
 
 static void step(const char *text)
