@@ -22,14 +22,14 @@
 #include <linux/capability.h>
 
 #define __maybe_unused __attribute__((unused))
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define for_each_path(p) \
 	for ((p) = GM_IOCTL; (p) <= GM_URING; (p) = (enum gm_path)((p) + 1))
 #define PN(p) gm_path_name[p]
 
-#define ALL_FEATURES                                               \
-	(GPUMUX_F_URING_CMD | GPUMUX_F_EVENTS |                    \
-	 GPUMUX_F_SHARED_PARTITIONS | GPUMUX_F_GRANTS | GPUMUX_F_LIST | \
-	 GPUMUX_F_FENCE)
+#define ALL_FEATURES                                                         \
+	(GPUMUX_F_URING_CMD | GPUMUX_F_EVENTS | GPUMUX_F_SHARED_PARTITIONS | \
+	 GPUMUX_F_GRANTS | GPUMUX_F_LIST | GPUMUX_F_FENCE)
 
 /* An address no test maps: the kernel must answer EFAULT. */
 #define BAD_PTR ((void *)(uintptr_t)8)
@@ -104,7 +104,7 @@ static int get_info(int fd, struct gpumux_info *info, enum gm_path p)
 	return GM_CMD(fd, GPUMUX_CMD_GET_INFO, info, p);
 }
 
-/* ---- GET_INFO ---------------------------------------------------------- */
+/* ---- GET_INFO ------------------------------------------------------------ */
 
 static void t_get_info_control(enum gm_path p)
 {
@@ -146,7 +146,7 @@ static void t_features(enum gm_path p)
 	int ret;
 
 	ret = get_info(ctl, &info, p);
-	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(f); i++) {
 		t_begin("get_info/feature_%s/%s", f[i].name, PN(p));
 		T_EQ(ret, 0);
 		if (!(info.features & f[i].bit))
@@ -252,7 +252,7 @@ static void t_two_controls(enum gm_path p)
 	t_end();
 }
 
-/* ---- unknown command numbers -------------------------------------------- */
+/* ---- unknown command numbers --------------------------------------------- */
 
 static void t_unknown(enum gm_path p)
 {
@@ -263,14 +263,15 @@ static void t_unknown(enum gm_path p)
 		{ "nr_0d", _IOWR(GPUMUX_IOC_MAGIC, 0x0d, struct gpumux_info) },
 		{ "nr_40", _IOWR(GPUMUX_IOC_MAGIC, 0x40, struct gpumux_info) },
 		{ "nr_ff", _IOWR(GPUMUX_IOC_MAGIC, 0xff, struct gpumux_info) },
-		{ "magic", _IOWR(GPUMUX_IOC_MAGIC + 1, 0x00,
-				 struct gpumux_info) },
+		{ "magic",
+		  _IOWR(GPUMUX_IOC_MAGIC + 1, 0x00, struct gpumux_info) },
 		{ "size_u64", _IOWR(GPUMUX_IOC_MAGIC, 0x00, __u64) },
 		{ "size_part_set",
 		  _IOWR(GPUMUX_IOC_MAGIC, 0x05, struct gpumux_info) },
 		{ "size_plus8", _IOC(_IOC_READ | _IOC_WRITE, GPUMUX_IOC_MAGIC,
 				     0x00, sizeof(struct gpumux_info) + 8) },
-		{ "dir_read", _IOR(GPUMUX_IOC_MAGIC, 0x00, struct gpumux_info) },
+		{ "dir_read",
+		  _IOR(GPUMUX_IOC_MAGIC, 0x00, struct gpumux_info) },
 		{ "dir_write",
 		  _IOW(GPUMUX_IOC_MAGIC, 0x00, struct gpumux_info) },
 		{ "dir_none", _IO(GPUMUX_IOC_MAGIC, 0x00) },
@@ -281,7 +282,7 @@ static void t_unknown(enum gm_path p)
 	int tfd;
 
 	tfd = gm_tenant_create(ctl, "uapi-enotty", 0, 0, NULL, p);
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		size_t len = _IOC_SIZE(bad[i].op);
 
 		if (len > sizeof(buf))
@@ -300,7 +301,7 @@ static void t_unknown(enum gm_path p)
 		close(tfd);
 }
 
-/* ---- the envelope of every command -------------------------------------- */
+/* ---- the envelope of every command --------------------------------------- */
 
 enum on_file { ON_CONTROL, ON_TENANT };
 
@@ -314,8 +315,8 @@ static const struct cmd_ent {
 	  ON_CONTROL },
 	{ "gpu_add", GPUMUX_CMD_GPU_ADD, sizeof(struct gpumux_gpu_add),
 	  ON_CONTROL },
-	{ "gpu_remove", GPUMUX_CMD_GPU_REMOVE,
-	  sizeof(struct gpumux_gpu_remove), ON_CONTROL },
+	{ "gpu_remove", GPUMUX_CMD_GPU_REMOVE, sizeof(struct gpumux_gpu_remove),
+	  ON_CONTROL },
 	{ "tenant_create", GPUMUX_CMD_TENANT_CREATE,
 	  sizeof(struct gpumux_tenant_create), ON_CONTROL },
 	{ "tenant_fence", GPUMUX_CMD_TENANT_FENCE,
@@ -342,7 +343,7 @@ static const struct cmd_ent {
 	  ON_TENANT },
 };
 
-#define NR_CMDS (sizeof(cmds) / sizeof(cmds[0]))
+#define NR_CMDS ARRAY_SIZE(cmds)
 
 /*
  * gpumux_uring_cmd.len other than the command's size: EINVAL, whatever the
@@ -356,13 +357,13 @@ static void t_uring_len(int tfd)
 		const char *name;
 		long delta;
 	} lens[] = {
-		{ "minus8", -8 }, { "plus8", 8 },   { "minus1", -1 },
+		{ "minus8", -8 }, { "plus8", 8 },      { "minus1", -1 },
 		{ "plus1", 1 },	  { "zero", -100000 }, { "huge", 100000 },
 	};
 	size_t i, j;
 
 	for (i = 0; i < NR_CMDS; i++) {
-		for (j = 0; j < sizeof(lens) / sizeof(lens[0]); j++) {
+		for (j = 0; j < ARRAY_SIZE(lens); j++) {
 			int fd = cmds[i].on == ON_TENANT ? tfd : ctl;
 			long len = (long)cmds[i].size + lens[j].delta;
 
@@ -414,8 +415,7 @@ static void t_efault(int tfd, enum gm_path p)
 		int fd = cmds[i].on == ON_TENANT ? tfd : ctl;
 
 		t_begin("efault/%s/%s", cmds[i].name, PN(p));
-		T_EQ(gm_cmd(fd, cmds[i].op, BAD_PTR, cmds[i].size, p),
-		     -EFAULT);
+		T_EQ(gm_cmd(fd, cmds[i].op, BAD_PTR, cmds[i].size, p), -EFAULT);
 		t_end();
 	}
 }
@@ -441,7 +441,7 @@ static void t_efault_straddle(enum gm_path p)
 	t_end();
 }
 
-/* ---- who may open the control file ------------------------------------- */
+/* ---- who may open the control file --------------------------------------- */
 
 static int drop_cap_sys_admin(void)
 {
@@ -484,13 +484,13 @@ static int in_child(int (*fn)(void *), void *arg)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-#define CHILD_CHECK(cond)                                                \
-	do {                                                             \
-		if (!(cond)) {                                           \
-			fprintf(stderr, "child: %s:%d: %s failed\n",     \
-				__FILE__, __LINE__, #cond);              \
-			return (__LINE__ % 250) + 1;                     \
-		}                                                        \
+#define CHILD_CHECK(cond)                                                      \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			fprintf(stderr, "child: %s:%d: %s failed\n", __FILE__, \
+				__LINE__, #cond);                              \
+			return (__LINE__ % 250) + 1;                           \
+		}                                                              \
 	} while (0)
 
 /* Without CAP_SYS_ADMIN, uid still 0: open must fail with EPERM. */
@@ -558,8 +558,8 @@ static int child_nocap_use(void *arg)
 	struct gpumux_info info = { 0 };
 
 	CHILD_CHECK(drop_cap_sys_admin() == 0);
-	CHILD_CHECK(child_cmd(c->ctl, GPUMUX_CMD_GET_INFO, &info,
-			      sizeof(info), c->p) == 0);
+	CHILD_CHECK(child_cmd(c->ctl, GPUMUX_CMD_GET_INFO, &info, sizeof(info),
+			      c->p) == 0);
 	CHILD_CHECK(info.file_kind == GPUMUX_FILE_CONTROL);
 	return 0;
 }
@@ -572,8 +572,8 @@ static int child_nobody_tenant(void *arg)
 	struct gpumux_buf_free f = { 0 };
 
 	CHILD_CHECK(become_nobody() == 0);
-	CHILD_CHECK(child_cmd(c->tfd, GPUMUX_CMD_GET_INFO, &info,
-			      sizeof(info), c->p) == 0);
+	CHILD_CHECK(child_cmd(c->tfd, GPUMUX_CMD_GET_INFO, &info, sizeof(info),
+			      c->p) == 0);
 	CHILD_CHECK(info.file_kind == GPUMUX_FILE_TENANT);
 	CHILD_CHECK(info.tenant_id == c->tenant);
 	CHILD_CHECK(child_cmd(c->tfd, GPUMUX_CMD_BUF_ALLOC, &a, sizeof(a),
@@ -603,7 +603,8 @@ static void t_open_perm(void)
 	t_begin("open/nobody_refused");
 	r = in_child(child_nobody_open, NULL);
 	if (r == 200)
-		t_fail(__FILE__, __LINE__, "user nobody opened the control file");
+		t_fail(__FILE__, __LINE__,
+		       "user nobody opened the control file");
 	else
 		T_EQ(r, 0);
 	t_end();
@@ -618,8 +619,8 @@ static void t_use_without_cap(enum gm_path p)
 	t_end();
 
 	t_begin("open/tenant_fd_works_unprivileged/%s", PN(p));
-	c.tfd = T_OK(gm_tenant_create(ctl, "uapi-nobody", 0, 1 << 20,
-				      &c.tenant, p));
+	c.tfd = T_OK(
+		gm_tenant_create(ctl, "uapi-nobody", 0, 1 << 20, &c.tenant, p));
 	if (c.tfd >= 0) {
 		T_EQ(in_child(child_nobody_tenant, &c), 0);
 		close(c.tfd);
@@ -640,6 +641,125 @@ static void t_control_mmap(void)
 	t_end();
 }
 
+/* ---- debugfs ------------------------------------------------------------- */
+
+static int state_line(const char *prefix, char *buf, size_t len)
+{
+	FILE *f = fopen("/sys/kernel/debug/gpumux/state", "r");
+	char line[1024];
+	int ret = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, prefix, strlen(prefix))) {
+			size_t n = strcspn(line, "\n");
+
+			if (n >= len)
+				n = len - 1;
+			memcpy(buf, line, n);
+			buf[n] = 0;
+			ret = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+static void t_debugfs_counters(void)
+{
+	static const char *const names[] = {
+		"tenants", "buffers",	   "pages", "pinned_bytes",
+		"grants",  "pending_cmds", "gpus",  "events_dropped",
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(names); i++) {
+		t_begin("debugfs/counter_%s", names[i]);
+		T_ASSERT(gm_counter(names[i]) >= 0);
+		t_end();
+	}
+}
+
+/* One line of each kind, in the documented format. */
+static void t_debugfs_state(void)
+{
+	char ident[64], prefix[64], line[1024], want[512];
+	unsigned int tid = 0, uid = 0, buf = 0;
+	struct gpumux_grant g = { 0 };
+	int gpu, tfd, ufd;
+
+	t_begin("debugfs/state_lines");
+	snprintf(ident, sizeof(ident), "test:uapi:%d:state", getpid());
+	gpu = T_OK(gm_gpu_add(ctl, 48, ident, GM_IOCTL));
+	tfd = T_OK(gm_tenant_create(ctl, "uapi-state", 40, 1 << 20, &tid,
+				    GM_IOCTL));
+	ufd = T_OK(gm_tenant_create(ctl, "uapi-state2", 0, 0, &uid, GM_IOCTL));
+	if (gpu < 0 || tfd < 0 || ufd < 0)
+		goto out;
+	T_EQ(gm_part_set_range(ctl, tid, gpu, 0, 16, 0, 0, NULL, GM_IOCTL), 0);
+	T_EQ(gm_part_set_range(ctl, tid, gpu, 32, 1, 0, 0, NULL, GM_IOCTL),
+	     -EINVAL); /* would revoke 0-15 with no deadline */
+	{
+		struct gpumux_part_set s = {
+			.tenant_id = tid,
+			.gpu_id = gpu,
+			.mask = { 0x10000ffffULL },
+		};
+
+		T_EQ(GM_CMD(ctl, GPUMUX_CMD_PART_SET, &s, GM_IOCTL), 0);
+	}
+	T_EQ(gm_buf_alloc(tfd, 8192, &buf, NULL, GM_IOCTL), 0);
+	g.buf_id = buf;
+	g.tenant_id = uid;
+	g.access = GPUMUX_ACCESS_RW;
+	T_EQ(GM_CMD(ctl, GPUMUX_CMD_GRANT, &g, GM_IOCTL), 0);
+
+	snprintf(prefix, sizeof(prefix), "gpu %d ", gpu);
+	snprintf(want, sizeof(want), "gpu %d cus=48 vram=%llu ident=%s", gpu,
+		 1ULL << 34, ident);
+	T_EQ(state_line(prefix, line, sizeof(line)), 0);
+	if (strcmp(line, want))
+		t_fail(__FILE__, __LINE__, "'%s', want '%s'", line, want);
+
+	snprintf(prefix, sizeof(prefix), "tenant %u ", tid);
+	snprintf(
+		want, sizeof(want),
+		"tenant %u name=uapi-state fenced=0 max_cus=40 quota=%u used=8192 buffers=1",
+		tid, 1 << 20);
+	T_EQ(state_line(prefix, line, sizeof(line)), 0);
+	if (strcmp(line, want))
+		t_fail(__FILE__, __LINE__, "'%s', want '%s'", line, want);
+
+	snprintf(prefix, sizeof(prefix), "part %u %d ", tid, gpu);
+	T_EQ(state_line(prefix, line, sizeof(line)), 0);
+	if (!strstr(line, " flags=0 state=stable gen=") ||
+	    !strstr(line, " active=0-15,32 target=0-15,32"))
+		t_fail(__FILE__, __LINE__, "'%s'", line);
+
+	snprintf(prefix, sizeof(prefix), "buf %u ", buf);
+	snprintf(want, sizeof(want), "buf %u owner=%u size=8192 grants=1", buf,
+		 tid);
+	T_EQ(state_line(prefix, line, sizeof(line)), 0);
+	if (strcmp(line, want))
+		t_fail(__FILE__, __LINE__, "'%s', want '%s'", line, want);
+
+	snprintf(prefix, sizeof(prefix), "grant %u %u ", buf, uid);
+	snprintf(want, sizeof(want), "grant %u %u access=rw", buf, uid);
+	T_EQ(state_line(prefix, line, sizeof(line)), 0);
+	if (strcmp(line, want))
+		t_fail(__FILE__, __LINE__, "'%s', want '%s'", line, want);
+out:
+	if (tfd >= 0)
+		close(tfd);
+	if (ufd >= 0)
+		close(ufd);
+	if (gpu > 0)
+		T_EQ(gm_gpu_remove(ctl, gpu, GM_IOCTL), 0);
+	t_end();
+}
+
 /* ---- leak check ---------------------------------------------------------- */
 
 static const char *const cnames[] = {
@@ -647,7 +767,7 @@ static const char *const cnames[] = {
 	"grants",  "gpus",    "pending_cmds",
 };
 
-#define NR_CNT (sizeof(cnames) / sizeof(cnames[0]))
+#define NR_CNT ARRAY_SIZE(cnames)
 
 static void counters_get(long long *v)
 {
@@ -677,8 +797,9 @@ static void t_leaks(const long long *base)
 	}
 	for (i = 0; i < NR_CNT; i++)
 		if (now[i] != base[i])
-			t_fail(__FILE__, __LINE__, "counter %s = %lld, was %lld",
-			       cnames[i], now[i], base[i]);
+			t_fail(__FILE__, __LINE__,
+			       "counter %s = %lld, was %lld", cnames[i], now[i],
+			       base[i]);
 	t_end();
 }
 
@@ -726,6 +847,8 @@ int main(void)
 	}
 	t_open_perm();
 	t_control_mmap();
+	t_debugfs_counters();
+	t_debugfs_state();
 	raw_reset();
 	t_leaks(base);
 	close(ctl);

@@ -8,12 +8,16 @@
  *
  * It needs no module and uses none of the in-VM test helpers.
  */
+/* First, so that it must stand on its own (its own <linux/ioctl.h>). */
+#include <linux/gpumux.h>
+
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <linux/gpumux.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 static int failures, checks;
 
@@ -30,13 +34,13 @@ static void check(const char *what, unsigned long long got,
 }
 
 /* Size of struct @T is @n and a multiple of 8. */
-#define SIZE(T, n)                                                        \
-	do {                                                              \
-		_Static_assert(sizeof(struct T) == (n), #T " size");      \
-		_Static_assert(sizeof(struct T) % 8 == 0,                 \
-			       #T " size multiple of 8");                 \
-		check("size/" #T, sizeof(struct T), (n));                 \
-		check("size8/" #T, sizeof(struct T) % 8, 0);              \
+#define SIZE(T, n)                                                   \
+	do {                                                         \
+		_Static_assert(sizeof(struct T) == (n), #T " size"); \
+		_Static_assert(sizeof(struct T) % 8 == 0,            \
+			       #T " size multiple of 8");            \
+		check("size/" #T, sizeof(struct T), (n));            \
+		check("size8/" #T, sizeof(struct T) % 8, 0);         \
 	} while (0)
 
 /* Field @f of struct @T is at offset @o and is @n bytes long. */
@@ -51,26 +55,26 @@ static void check(const char *what, unsigned long long got,
 	} while (0)
 
 /* Constant @c has value @v. */
-#define CONST(c, v)                                          \
-	do {                                                 \
-		_Static_assert((c) == (v), #c " value");     \
+#define CONST(c, v)                                               \
+	do {                                                      \
+		_Static_assert((c) == (v), #c " value");          \
 		check("const/" #c, (unsigned long long)(c), (v)); \
 	} while (0)
 
 /* Command @c is _IOWR(GPUMUX_IOC_MAGIC, @nr, struct @T). */
-#define CMD(c, nr, T)                                                        \
-	do {                                                                 \
-		_Static_assert(_IOC_DIR(c) == (_IOC_READ | _IOC_WRITE),      \
-			       #c " dir");                                   \
+#define CMD(c, nr, T)                                                         \
+	do {                                                                  \
+		_Static_assert(_IOC_DIR(c) == (_IOC_READ | _IOC_WRITE),       \
+			       #c " dir");                                    \
 		_Static_assert(_IOC_TYPE(c) == GPUMUX_IOC_MAGIC, #c " type"); \
-		_Static_assert(_IOC_NR(c) == (nr), #c " nr");                \
+		_Static_assert(_IOC_NR(c) == (nr), #c " nr");                 \
 		_Static_assert(_IOC_SIZE(c) == sizeof(struct T), #c " size"); \
-		check("ioc_dir/" #c, _IOC_DIR(c), _IOC_READ | _IOC_WRITE);   \
-		check("ioc_type/" #c, _IOC_TYPE(c), GPUMUX_IOC_MAGIC);       \
-		check("ioc_nr/" #c, _IOC_NR(c), (nr));                       \
-		check("ioc_size/" #c, _IOC_SIZE(c), sizeof(struct T));       \
-		check("ioc_full/" #c, (c),                                   \
-		      _IOWR(GPUMUX_IOC_MAGIC, (nr), struct T));              \
+		check("ioc_dir/" #c, _IOC_DIR(c), _IOC_READ | _IOC_WRITE);    \
+		check("ioc_type/" #c, _IOC_TYPE(c), GPUMUX_IOC_MAGIC);        \
+		check("ioc_nr/" #c, _IOC_NR(c), (nr));                        \
+		check("ioc_size/" #c, _IOC_SIZE(c), sizeof(struct T));        \
+		check("ioc_full/" #c, (c),                                    \
+		      _IOWR(GPUMUX_IOC_MAGIC, (nr), struct T));               \
 	} while (0)
 
 static void check_structs(void)
@@ -230,6 +234,7 @@ static void check_constants(void)
 	CONST(GPUMUX_MASK_WORDS * 64, GPUMUX_MAX_CUS);
 	CONST(GPUMUX_IDENT_LEN, 64);
 	CONST(GPUMUX_NAME_LEN, 32);
+	CONST(GPUMUX_MAX_GPUS, 64);
 	CONST(GPUMUX_IOC_MAGIC, 0xB8);
 
 	CONST(GPUMUX_F_URING_CMD, 1ULL << 0);
@@ -276,16 +281,16 @@ static void check_commands(void)
 		unsigned int cmd;
 	} cmds[] = {
 #define C(x) { #x, x }
-		C(GPUMUX_CMD_GET_INFO),	     C(GPUMUX_CMD_GPU_ADD),
-		C(GPUMUX_CMD_GPU_REMOVE),    C(GPUMUX_CMD_TENANT_CREATE),
-		C(GPUMUX_CMD_TENANT_FENCE),  C(GPUMUX_CMD_PART_SET),
-		C(GPUMUX_CMD_PART_ACK),	     C(GPUMUX_CMD_BUF_ALLOC),
-		C(GPUMUX_CMD_BUF_FREE),	     C(GPUMUX_CMD_GRANT),
-		C(GPUMUX_CMD_GRANT_REVOKE),  C(GPUMUX_CMD_LIST),
+		C(GPUMUX_CMD_GET_INFO),	    C(GPUMUX_CMD_GPU_ADD),
+		C(GPUMUX_CMD_GPU_REMOVE),   C(GPUMUX_CMD_TENANT_CREATE),
+		C(GPUMUX_CMD_TENANT_FENCE), C(GPUMUX_CMD_PART_SET),
+		C(GPUMUX_CMD_PART_ACK),	    C(GPUMUX_CMD_BUF_ALLOC),
+		C(GPUMUX_CMD_BUF_FREE),	    C(GPUMUX_CMD_GRANT),
+		C(GPUMUX_CMD_GRANT_REVOKE), C(GPUMUX_CMD_LIST),
 		C(GPUMUX_CMD_EVENT_FETCH),
 #undef C
 	};
-	const size_t n = sizeof(cmds) / sizeof(cmds[0]);
+	const size_t n = ARRAY_SIZE(cmds);
 	char what[128];
 	size_t i, j;
 
@@ -314,8 +319,8 @@ static void check_commands(void)
 			check(what, cmds[i].cmd == cmds[j].cmd, 0);
 			snprintf(what, sizeof(what), "distinct_nr/%s/%s",
 				 cmds[i].name, cmds[j].name);
-			check(what, _IOC_NR(cmds[i].cmd) == _IOC_NR(cmds[j].cmd),
-			      0);
+			check(what,
+			      _IOC_NR(cmds[i].cmd) == _IOC_NR(cmds[j].cmd), 0);
 		}
 	}
 }
@@ -324,15 +329,14 @@ static void check_commands(void)
 static void check_distinct(void)
 {
 	static const unsigned long long features[] = {
-		GPUMUX_F_URING_CMD, GPUMUX_F_EVENTS,
-		GPUMUX_F_SHARED_PARTITIONS, GPUMUX_F_GRANTS,
-		GPUMUX_F_LIST, GPUMUX_F_FENCE,
+		GPUMUX_F_URING_CMD, GPUMUX_F_EVENTS, GPUMUX_F_SHARED_PARTITIONS,
+		GPUMUX_F_GRANTS,    GPUMUX_F_LIST,   GPUMUX_F_FENCE,
 	};
 	unsigned long long seen = 0;
 	char what[64];
 	size_t i;
 
-	for (i = 0; i < sizeof(features) / sizeof(features[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(features); i++) {
 		snprintf(what, sizeof(what), "feature_single_bit/%zu", i);
 		check(what, __builtin_popcountll(features[i]), 1);
 		snprintf(what, sizeof(what), "feature_distinct/%zu", i);

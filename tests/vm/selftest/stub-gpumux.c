@@ -9,12 +9,17 @@
  *   /sys/kernel/debug/gpumux/state     a line of text
  *   /sys/kernel/debug/gpumux/warn      writing to it triggers a WARN()
  *   /sys/kernel/debug/gpumux/leak      writing to it sets "tenants" to 1
+ *   ioctl STUB_IOC_OOPS on /dev/gpumux  BUG(): an oops kills the caller
+ *   ioctl STUB_IOC_STALL                sleeps 25 s, unkillable
+ *
+ * Built with -DSTUB_FAIL_INIT, loading it fails (-ENODEV).
  *
  * When the kernel has CONFIG_CRC8 (Debian builds it as a module), the stub
  * uses crc8 so that it depends on another module, which proves the rig
  * puts dependencies in the initramfs and loads them first.
  */
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
@@ -70,14 +75,30 @@ static const struct file_operations stub_leak_fops = {
 	.write = stub_leak_write,
 };
 
+#define STUB_IOC_OOPS _IO('G', 0xf0)
+#define STUB_IOC_STALL _IO('G', 0xf1)
+
 static int stub_open(struct inode *inode, struct file *file)
 {
 	return 0;
 }
 
+static long stub_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	switch (cmd) {
+	case STUB_IOC_OOPS:
+		BUG();
+	case STUB_IOC_STALL:
+		msleep(25000);	/* TASK_UNINTERRUPTIBLE: SIGKILL waits */
+		return 0;
+	}
+	return -ENOTTY;
+}
+
 static const struct file_operations stub_fops = {
 	.owner = THIS_MODULE,
 	.open = stub_open,
+	.unlocked_ioctl = stub_ioctl,
 };
 
 static struct miscdevice stub_misc = {
@@ -89,6 +110,9 @@ static struct miscdevice stub_misc = {
 
 static int __init stub_init(void)
 {
+#ifdef STUB_FAIL_INIT
+	return -ENODEV;
+#endif
 #if IS_ENABLED(CONFIG_CRC8)
 	u8 table[CRC8_TABLE_SIZE];
 

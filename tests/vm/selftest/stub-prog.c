@@ -8,7 +8,22 @@
 #include <libgen.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
+
+/* Requests of the stub module (stub-gpumux.c). */
+#define STUB_IOC_OOPS _IO('G', 0xf0)
+#define STUB_IOC_STALL _IO('G', 0xf1)
+
+/* Issue stub request @req on /dev/gpumux; 0 or -1 (errno set). */
+static int stub_ioctl(unsigned long req)
+{
+	int fd = open("/dev/gpumux", O_RDWR);
+
+	if (fd < 0)
+		return -1;
+	return ioctl(fd, req);
+}
 
 static int write_file(const char *path)
 {
@@ -61,6 +76,18 @@ int main(int argc, char **argv)
 	if (!strcmp(me, "test-stub-crash")) {	/* dies of SIGSEGV */
 		printf("stub: about to crash\n");
 		*(volatile int *)0 = 1;
+		return 0;
+	}
+	if (!strcmp(me, "test-stub-oops")) {	/* an oops kills it */
+		printf("stub: about to oops\n");
+		stub_ioctl(STUB_IOC_OOPS);
+		printf("FAIL: stub oops: the ioctl returned: %m\n");
+		return 1;
+	}
+	if (!strcmp(me, "test-stub-stall")) {	/* unkillable for 25 s */
+		printf("stub: stalling in the kernel for 25 s\n");
+		if (stub_ioctl(STUB_IOC_STALL))
+			printf("FAIL: stub stall: %m\n");
 		return 0;
 	}
 	if (!strncmp(me, "kmod-bench", 10)) {	/* a table, and CSV to argv[1] */
