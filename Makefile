@@ -50,6 +50,10 @@ module:
 	@scripts/mkmodtree.sh $(BUILD)/mod/default
 	$(MAKE) -C $(KDIR) M=$(BUILD)/mod/default $(KBUILD_OPTS) modules
 
+ifeq ($(KERNEL),debug)
+vm-module: debug-kernel
+endif
+
 ## vm-module: build gpumux.ko for the VM kernel (KERNEL=debian|debug)
 vm-module:
 	@test -n "$(VM_KDIR)" || { echo "no kernel headers: run scripts/install-deps.sh"; exit 1; }
