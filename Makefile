@@ -43,7 +43,9 @@ TEST_BIN := $(BUILD)/tests/bin
 .PHONY: all module vm-module tests-kmod vm-check check unit-check \
 	bench-kmod demo lint checkpatch sparse dkms-check debug-kernel clean help
 
-all: module
+all: module engine
+
+include engine/engine.mk
 
 ## module: build gpumux.ko against KDIR (build/mod/default/gpumux.ko)
 module:
@@ -114,12 +116,12 @@ dkms-check:
 debug-kernel:
 	tests/vm/debug-kernel.sh
 
-## check: every test: unit tests, lint, dkms build, the VM module suite
-check: unit-check lint dkms-check vm-check
+## check: every test: unit tests, engine tests (plain and ASan/UBSan), lint, dkms build, the VM module suite
+check: unit-check engine-check engine-check-asan lint dkms-check vm-check
 
 clean:
 	rm -rf $(BUILD)
 
 ## help: list the targets
 help:
-	@grep -E '^## ' Makefile | sed 's/^## /  /'
+	@grep -hE '^## ' Makefile engine/engine.mk | sed 's/^## /  /'

@@ -283,7 +283,7 @@ int gm_cmd_part_set(struct gm_ctx *c, struct gpumux_part_set *a)
 {
 	DECLARE_BITMAP(mask, GPUMUX_MAX_CUS);
 	DECLARE_BITMAP(busy, GPUMUX_MAX_CUS);
-	struct gm_part *p = NULL, *it, *fresh;
+	struct gm_part *p, *it, *fresh = NULL;
 	struct gm_tenant *t;
 	struct gm_gpu *g;
 	bool revoking;
@@ -294,11 +294,8 @@ int gm_cmd_part_set(struct gm_ctx *c, struct gpumux_part_set *a)
 		return -EINVAL;
 	bitmap_from_arr64(mask, a->mask, GPUMUX_MAX_CUS);
 
-	/* Allocated up front: under gm.lock we only link it. */
-	fresh = kzalloc(sizeof(*fresh), GFP_KERNEL);
-	if (!fresh)
-		return -ENOMEM;
-
+retry:
+	p = NULL;
 	ret = gm_lock(c);
 	if (ret)
 		goto out_free;
@@ -344,6 +341,14 @@ int gm_cmd_part_set(struct gm_ctx *c, struct gpumux_part_set *a)
 			/* Nothing held, nothing wanted. */
 			a->generation = t->generation;
 			goto out_unlock;
+		}
+		if (!fresh) {
+			/* Only a new partition needs memory: get it unlocked. */
+			gm_unlock();
+			fresh = kzalloc(sizeof(*fresh), GFP_KERNEL);
+			if (!fresh)
+				return -ENOMEM;
+			goto retry;
 		}
 		p = fresh;
 		fresh = NULL;

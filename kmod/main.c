@@ -39,12 +39,14 @@ MODULE_PARM_DESC(pinned_limit, "Pinned bytes for all tenants (0: RAM/4)");
 /*
  * Which file takes a command (GM_CTL, GM_TEN); GM_SLOW: it allocates a lot
  * or sleeps, so it never runs inline on a non-blocking io_uring issue;
- * GM_OUT: it has fields the kernel writes back.
+ * GM_OUT: it has fields the kernel writes back; GM_QUERY: it changes
+ * nothing, so the struct need not be known writable before it runs.
  */
 #define GM_CTL BIT(0)
 #define GM_TEN BIT(1)
 #define GM_SLOW BIT(2)
 #define GM_OUT BIT(3)
+#define GM_QUERY BIT(4)
 
 struct gm_cmd_desc {
 	unsigned int op;
@@ -79,7 +81,7 @@ static int gm_cmd_get_info(struct gm_ctx *c, struct gpumux_info *a)
 		 .fn = (int (*)(struct gm_ctx *, void *))(handler) }
 
 static const struct gm_cmd_desc gm_cmds[] = {
-	GM_CMD(0x00, GPUMUX_CMD_GET_INFO, GM_CTL | GM_TEN | GM_OUT,
+	GM_CMD(0x00, GPUMUX_CMD_GET_INFO, GM_CTL | GM_TEN | GM_OUT | GM_QUERY,
 	       gm_cmd_get_info),
 	GM_CMD(0x01, GPUMUX_CMD_GPU_ADD, GM_CTL | GM_OUT, gm_cmd_gpu_add),
 	GM_CMD(0x02, GPUMUX_CMD_GPU_REMOVE, GM_CTL, gm_cmd_gpu_remove),
@@ -93,7 +95,8 @@ static const struct gm_cmd_desc gm_cmds[] = {
 	GM_CMD(0x08, GPUMUX_CMD_BUF_FREE, GM_TEN, gm_cmd_buf_free),
 	GM_CMD(0x09, GPUMUX_CMD_GRANT, GM_CTL, gm_cmd_grant),
 	GM_CMD(0x0a, GPUMUX_CMD_GRANT_REVOKE, GM_CTL, gm_cmd_grant_revoke),
-	GM_CMD(0x0b, GPUMUX_CMD_LIST, GM_CTL | GM_TEN | GM_OUT, gm_cmd_list),
+	GM_CMD(0x0b, GPUMUX_CMD_LIST, GM_CTL | GM_TEN | GM_OUT | GM_QUERY,
+	       gm_cmd_list),
 	GM_CMD(0x0c, GPUMUX_CMD_EVENT_FETCH, GM_CTL | GM_TEN | GM_OUT,
 	       gm_cmd_event_fetch),
 };
@@ -153,7 +156,8 @@ static long gm_dispatch(struct gm_ctx *c, unsigned int op, void __user *uarg)
 	 * A command whose results cannot be written back must not act: check
 	 * the struct is writable (by writing back what was read) first.
 	 */
-	if ((d->flags & GM_OUT) && copy_to_user(uarg, &arg, size))
+	if ((d->flags & (GM_OUT | GM_QUERY)) == GM_OUT &&
+	    copy_to_user(uarg, &arg, size))
 		return -EFAULT;
 
 	ret = d->fn(c, &arg);

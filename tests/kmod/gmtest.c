@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <liburing.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -20,6 +21,17 @@ int gm_open_control(int flags)
 
 static __thread struct io_uring gm_ring;
 static __thread int gm_ring_ready;
+
+/* A forked child must not share its parent's ring: it makes its own. */
+static void gm_atfork_child(void)
+{
+	gm_ring_ready = 0;
+}
+
+__attribute__((constructor)) static void gm_init_atfork(void)
+{
+	pthread_atfork(NULL, NULL, gm_atfork_child);
+}
 
 static int gm_uring_cmd(int fd, unsigned int op, void *arg, size_t len)
 {

@@ -1,0 +1,373 @@
+// SPDX-License-Identifier: GPL-2.0
+/* gpumux-engine: command line front end of the reference engine. */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+#define EXIT_USAGE 2
+
+static const char usage_text[] =
+	"NAME\n"
+	"    gpumux-engine - reference CPU inference engine for llama2.c checkpoints\n"
+	"\n"
+	"SYNOPSIS\n"
+	"    gpumux-engine generate --model FILE [--tokenizer FILE] [--prompt TEXT]\n"
+	"                  [-n N] [--temperature T] [--top-p P] [--seed S]\n"
+	"                  [--threads N] [--ids]\n"
+	"    gpumux-engine --help\n"
+	"\n"
+	"DESCRIPTION\n"
+	"    generate runs one request through the engine (paged KV cache,\n"
+	"    continuous batching scheduler) and prints the generated text, not\n"
+	"    the prompt, on stdout.  Throughput goes to stderr.\n"
+	"\n"
+	"OPTIONS\n"
+	"    -m, --model FILE      llama2.c v0 checkpoint (required)\n"
+	"    -z, --tokenizer FILE  llama2.c tokenizer.bin; default: tokenizer.bin,\n"
+	"                          else tok<vocab_size>.bin, next to the model\n"
+	"    -i, --prompt TEXT     prompt (default: empty, i.e. BOS only)\n"
+	"    -n, --steps N         tokens to generate (default 256; the model's\n"
+	"                          seq_len also ends generation)\n"
+	"    -t, --temperature T   0 is greedy (default 1.0)\n"
+	"    -p, --top-p P         nucleus sampling in (0, 1); 1 disables it\n"
+	"                          (default 0.9)\n"
+	"    -s, --seed S          RNG seed, a positive integer (default: time)\n"
+	"    -T, --threads N       worker threads (default: all online cores)\n"
+	"        --ids             print generated token ids, space separated,\n"
+	"                          on one line instead of text (needs no\n"
+	"                          tokenizer when there is no prompt)\n"
+	"    -h, --help            this text\n"
+	"\n"
+	"    Generation stops after N tokens, at seq_len, or when the model\n"
+	"    samples BOS (token 1), which is not printed.\n"
+	"\n"
+	"EXIT STATUS\n"
+	"    0 success, 1 runtime error (unreadable or malformed model or\n"
+	"    tokenizer, out of memory), 2 bad command line.\n";
+
+struct cli {
+	const char *model;
+	const char *tokenizer;
+	const char *prompt;
+	long steps;
+	float temperature;
+	float top_p;
+	unsigned long long seed;
+	int threads;
+	bool ids;
+};
+
+struct out_state {
+	const struct gme_tokenizer *tok;
+	bool ids;
+	int32_t prev;
+	int32_t n;
+};
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "gpumux-engine: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'gpumux-engine --help'.\n");
+	return EXIT_USAGE;
+}
+
+static bool parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool parse_float(const char *s, float min, float max, float *out)
+{
+	char *end;
+	float v;
+
+	errno = 0;
+	v = strtof(s, &end);
+	if (errno || end == s || *end || !(v >= min && v <= max))
+		return false;
+	*out = v;
+	return true;
+}
+
+/* print a piece as llama2.c does: skip lone unprintable bytes */
+static void put_piece(const char *piece)
+{
+	if (!piece || !piece[0])
+		return;
+	if (!piece[1]) {
+		unsigned char b = piece[0];
+
+		if (!(b >= 0x20 && b < 0x7f) && b != '\n' && b != '\t' &&
+		    b != '\r' && b < 0x80)
+			return;
+	}
+	fputs(piece, stdout);
+}
+
+static void on_token(void *user, uint64_t id, int32_t token,
+		     enum gme_finish_reason fin)
+{
+	struct out_state *o = user;
+
+	(void)id;
+	if (fin == GME_FINISH_STOP)
+		return;
+	if (o->ids) {
+		printf(o->n ? " %d" : "%d", token);
+	} else {
+		put_piece(gme_tokenizer_decode(o->tok, o->prev, token));
+		fflush(stdout);
+	}
+	o->prev = token;
+	o->n++;
+}
+
+static int find_tokenizer(const struct cli *c, int32_t vocab, char *buf,
+			  size_t len)
+{
+	char *copy = strdup(c->model);
+	const char *dir;
+
+	if (!copy)
+		return -ENOMEM;
+	dir = dirname(copy);
+	snprintf(buf, len, "%s/tokenizer.bin", dir);
+	if (access(buf, R_OK)) {
+		snprintf(buf, len, "%s/tok%d.bin", dir, vocab);
+		if (access(buf, R_OK)) {
+			free(copy);
+			return -ENOENT;
+		}
+	}
+	free(copy);
+	return 0;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int generate(const struct cli *c)
+{
+	struct gme_engine_params ep = gme_engine_default_params();
+	struct gme_sampling_params sp = gme_sampling_default_params();
+	struct out_state out = { .ids = c->ids, .prev = -1 };
+	struct gme_tokenizer *tok = NULL;
+	struct gme_engine *eng = NULL;
+	struct gme_model *model = NULL;
+	const struct gme_config *cfg;
+	int32_t *prompt = NULL, n_prompt;
+	char err[512], path[PATH_MAX];
+	int ret = 1, rc, n_first;
+	double t0, t1;
+	uint64_t id;
+
+	rc = gme_model_load(c->model, &model, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "gpumux-engine: %s\n", err);
+		return 1;
+	}
+	cfg = gme_model_config(model);
+	if (c->tokenizer || !c->ids || c->prompt) {
+		const char *tp = c->tokenizer;
+
+		if (!tp) {
+			if (find_tokenizer(c, cfg->vocab_size, path,
+					   sizeof(path))) {
+				fprintf(stderr,
+					"gpumux-engine: no tokenizer next to %s; use --tokenizer\n",
+					c->model);
+				goto out;
+			}
+			tp = path;
+		}
+		rc = gme_tokenizer_load(tp, cfg->vocab_size, &tok, err,
+					sizeof(err));
+		if (rc) {
+			fprintf(stderr, "gpumux-engine: %s\n", err);
+			goto out;
+		}
+	}
+	out.tok = tok;
+
+	n_prompt = 1;
+	prompt = malloc(((c->prompt ? strlen(c->prompt) : 0) + 3) *
+			sizeof(*prompt));
+	if (!prompt) {
+		fprintf(stderr, "gpumux-engine: out of memory\n");
+		goto out;
+	}
+	prompt[0] = GME_TOKEN_BOS;
+	if (c->prompt) {
+		n_prompt = gme_tokenizer_encode(tok, c->prompt, true, false,
+						prompt, strlen(c->prompt) + 3);
+		if (n_prompt < 0) {
+			fprintf(stderr,
+				"gpumux-engine: cannot encode prompt: %s\n",
+				strerror(-n_prompt));
+			goto out;
+		}
+	}
+	if (n_prompt >= cfg->seq_len) {
+		fprintf(stderr,
+			"gpumux-engine: prompt is %d tokens, the model's seq_len is %d\n",
+			n_prompt, cfg->seq_len);
+		goto out;
+	}
+	out.prev = prompt[n_prompt - 1];
+
+	ep.n_threads = c->threads;
+	ep.max_seqs = 1;
+	ep.on_token = on_token;
+	ep.user = &out;
+	rc = gme_engine_create(model, &ep, &eng, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "gpumux-engine: %s\n", err);
+		goto out;
+	}
+	sp.temperature = c->temperature;
+	sp.top_p = c->top_p;
+	sp.seed = c->seed;
+	sp.max_new_tokens = c->steps;
+	rc = gme_engine_submit(eng, prompt, n_prompt, &sp, &id);
+	if (rc) {
+		fprintf(stderr, "gpumux-engine: cannot submit: %s\n",
+			strerror(-rc));
+		goto out;
+	}
+	/* as llama2.c: the clock starts after the first step (prefill) */
+	rc = gme_engine_step(eng, NULL);
+	n_first = out.n;
+	t0 = now();
+	while (rc > 0)
+		rc = gme_engine_step(eng, NULL);
+	t1 = now();
+	printf("\n");
+	fflush(stdout);
+	fprintf(stderr,
+		"%d prompt + %d generated tokens (%d after the first step in %.4f s): %.1f tok/s\n",
+		n_prompt, out.n, out.n - n_first, t1 - t0,
+		t1 > t0 ? (out.n - n_first) / (t1 - t0) : 0.0);
+	ret = 0;
+out:
+	free(prompt);
+	gme_engine_free(eng);
+	gme_tokenizer_free(tok);
+	gme_model_free(model);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "model", required_argument, NULL, 'm' },
+		{ "tokenizer", required_argument, NULL, 'z' },
+		{ "prompt", required_argument, NULL, 'i' },
+		{ "steps", required_argument, NULL, 'n' },
+		{ "temperature", required_argument, NULL, 't' },
+		{ "top-p", required_argument, NULL, 'p' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "threads", required_argument, NULL, 'T' },
+		{ "ids", no_argument, NULL, 'I' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct cli c = {
+		.steps = 256,
+		.temperature = 1.0f,
+		.top_p = 0.9f,
+		.seed = (unsigned long long)time(NULL),
+	};
+	long v;
+	int opt;
+
+	if (argc >= 2 && (!strcmp(argv[1], "--help") ||
+			  !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (argc < 2)
+		return usage_error("%s", "missing command");
+	if (strcmp(argv[1], "generate"))
+		return usage_error("unknown command '%s'", argv[1]);
+	argv++;
+	argc--;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":m:z:i:n:t:p:s:T:h", opts,
+				  NULL)) != -1) {
+		switch (opt) {
+		case 'm':
+			c.model = optarg;
+			break;
+		case 'z':
+			c.tokenizer = optarg;
+			break;
+		case 'i':
+			c.prompt = optarg;
+			break;
+		case 'n':
+			if (!parse_long(optarg, 0, INT32_MAX, &c.steps))
+				return usage_error("bad -n '%s'", optarg);
+			break;
+		case 't':
+			if (!parse_float(optarg, 0.0f, 1e6f, &c.temperature))
+				return usage_error("bad --temperature '%s'",
+						   optarg);
+			break;
+		case 'p':
+			if (!parse_float(optarg, 0.0f, 1.0f, &c.top_p))
+				return usage_error("bad --top-p '%s' (0..1)",
+						   optarg);
+			break;
+		case 's':
+			if (!parse_long(optarg, 1, LONG_MAX, &v))
+				return usage_error("bad --seed '%s'", optarg);
+			c.seed = v;
+			break;
+		case 'T':
+			if (!parse_long(optarg, 1, 1024, &v))
+				return usage_error(
+					"bad --threads '%s' (1..1024)", optarg);
+			c.threads = v;
+			break;
+		case 'I':
+			c.ids = true;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		case ':':
+			return usage_error("option '%s' needs an argument",
+					   argv[optind - 1]);
+		default:
+			return usage_error("unknown option '%s'",
+					   argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (!c.model)
+		return usage_error("%s", "--model is required");
+	return generate(&c);
+}
