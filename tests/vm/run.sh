@@ -30,7 +30,8 @@
 # bad usage.  The guest's side is tests/vm/guest-init.sh.
 #
 # Environment: CACHE (default ~/.cache/gpumux), BUILD (default build/ in the
-# repository), GMVM_ACCEL=tcg|kvm (skip the KVM probe), GMVM_MEM (MiB, 2048).
+# repository), GMVM_ACCEL=tcg|kvm (skip the KVM probe), GMVM_MEM (MiB, 2048),
+# GMVM_APPEND (more kernel command-line arguments).
 
 set -euo pipefail
 
@@ -321,6 +322,7 @@ run_qemu() {
 	[[ $accel == kvm ]] && cpu=(-cpu host)
 	append="console=ttyS0 panic=-1 quiet log_buf_len=8M gmvm.suite=$suite"
 	append+=" gmvm.kernel=$KERNEL_KIND gmvm.test_timeout=$TEST_TIMEOUT"
+	[[ -z ${GMVM_APPEND:-} ]] || append+=" $GMVM_APPEND"
 	: >"$channel"
 	: >"$console"
 	rm -f "$RUN_DIR/qemu.pid" "$RUN_DIR/qemu.rc"
