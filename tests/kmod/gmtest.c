@@ -4,10 +4,13 @@
 
 #include <fcntl.h>
 #include <liburing.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 const char *const gm_path_name[2] = { "ioctl", "uring" };
@@ -213,6 +216,310 @@ long long gm_counter(const char *name)
 	}
 	fclose(f);
 	return found;
+}
+
+const char *const gm_counter_names[GM_NR_CNT] = {
+	[GM_C_TENANTS] = "tenants",	 [GM_C_BUFFERS] = "buffers",
+	[GM_C_PAGES] = "pages",		 [GM_C_PINNED] = "pinned_bytes",
+	[GM_C_GRANTS] = "grants",	 [GM_C_GPUS] = "gpus",
+	[GM_C_PENDING] = "pending_cmds",
+};
+
+void gm_counters_get(long long *v)
+{
+	size_t i;
+
+	for (i = 0; i < GM_NR_CNT; i++)
+		v[i] = gm_counter(gm_counter_names[i]);
+}
+
+void gm_t_leaks(const long long *base)
+{
+	long long now[GM_NR_CNT];
+	int tries;
+	size_t i;
+
+	t_begin("leaks");
+	if (base[0] < 0) {
+		t_skip("no /sys/kernel/debug/gpumux/counters");
+		t_end();
+		return;
+	}
+	for (tries = 0; tries < 50; tries++) {
+		gm_counters_get(now);
+		if (!memcmp(now, base, sizeof(now)))
+			break;
+		usleep(100000);
+	}
+	for (i = 0; i < GM_NR_CNT; i++)
+		if (now[i] != base[i])
+			t_fail(__FILE__, __LINE__,
+			       "counter %s = %lld, was %lld",
+			       gm_counter_names[i], now[i], base[i]);
+	t_end();
+}
+
+int64_t gm_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+double gm_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int gm_wait_event(int fd, unsigned int type, unsigned int tenant, int ms,
+		  struct gpumux_event *out)
+{
+	int64_t end = gm_now_ns() + ms * 1000000LL;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	struct gpumux_event ev;
+	ssize_t n;
+
+	for (;;) {
+		int64_t left = (end - gm_now_ns()) / 1000000;
+
+		if (left < 0)
+			return -ETIMEDOUT;
+		if (poll(&pfd, 1, (int)left) <= 0 || !(pfd.revents & POLLIN))
+			continue;
+		n = read(fd, &ev, sizeof(ev));
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n != sizeof(ev))
+			return -EIO;
+		if (ev.type == type && (!tenant || ev.tenant_id == tenant)) {
+			if (out)
+				*out = ev;
+			return 0;
+		}
+	}
+}
+
+int gm_drain(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	struct gpumux_event ev[64];
+	int n = 0;
+	ssize_t r;
+
+	while (poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN)) {
+		r = read(fd, ev, sizeof(ev));
+		if (r <= 0)
+			break;
+		n += r / sizeof(ev[0]);
+	}
+	return n;
+}
+
+int gm_list(int fd, unsigned int kind, void *buf, size_t esize,
+	    unsigned int cap, unsigned int start, unsigned int *total,
+	    enum gm_path p)
+{
+	struct gpumux_list l = {
+		.kind = kind,
+		.entry_size = esize,
+		.addr = (uintptr_t)buf,
+		.capacity = cap,
+		.start_id = start,
+	};
+	int ret = GM_CMD(fd, GPUMUX_CMD_LIST, &l, p);
+
+	if (ret < 0)
+		return ret;
+	if (total)
+		*total = l.total;
+	return (int)l.count;
+}
+
+int gm_tenant_info(int fd, unsigned int id, struct gpumux_tenant_info *ti,
+		   enum gm_path p)
+{
+	int n = gm_list(fd, GPUMUX_LIST_TENANTS, ti, sizeof(*ti), 1, id, NULL,
+			p);
+
+	if (n < 0)
+		return n;
+	if (n == 0 || ti->tenant_id != id)
+		return -ENOENT;
+	return 0;
+}
+
+int gm_gpu_info(int fd, unsigned int id, struct gpumux_gpu_info *gi,
+		enum gm_path p)
+{
+	int n = gm_list(fd, GPUMUX_LIST_GPUS, gi, sizeof(*gi), 1, id, NULL, p);
+
+	if (n < 0)
+		return n;
+	if (n == 0 || gi->gpu_id != id)
+		return -ENOENT;
+	return 0;
+}
+
+int gm_buf_info(int fd, unsigned int id, struct gpumux_buf_info *bi,
+		enum gm_path p)
+{
+	int n = gm_list(fd, GPUMUX_LIST_BUFFERS, bi, sizeof(*bi), 1, id, NULL,
+			p);
+
+	if (n < 0)
+		return n;
+	if (n == 0 || bi->buf_id != id)
+		return -ENOENT;
+	return 0;
+}
+
+int gm_get_info(int fd, struct gpumux_info *info, enum gm_path p)
+{
+	memset(info, 0, sizeof(*info));
+	return GM_CMD(fd, GPUMUX_CMD_GET_INFO, info, p);
+}
+
+int gm_fence(int ctl, unsigned int tenant, unsigned int flags, enum gm_path p)
+{
+	struct gpumux_tenant_fence f = { .tenant_id = tenant, .flags = flags };
+
+	return GM_CMD(ctl, GPUMUX_CMD_TENANT_FENCE, &f, p);
+}
+
+void *gm_map(int fd, size_t len, int prot, uint64_t off)
+{
+	return mmap(NULL, len, prot, MAP_SHARED, fd, (off_t)off);
+}
+
+int gm_state_line(const char *prefix, char *buf, size_t len)
+{
+	FILE *f = fopen("/sys/kernel/debug/gpumux/state", "r");
+	char line[1024];
+	int ret = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, prefix, strlen(prefix))) {
+			size_t n = strcspn(line, "\n");
+
+			if (n >= len)
+				n = len - 1;
+			memcpy(buf, line, n);
+			buf[n] = 0;
+			ret = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+int gm_uring_submit_fetch(struct io_uring *ring, int fd,
+			  struct gpumux_event_fetch *f, uint64_t tag)
+{
+	struct gpumux_uring_cmd uc = { .addr = (uintptr_t)f,
+				       .len = sizeof(*f) };
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	int ret;
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_rw(IORING_OP_URING_CMD, sqe, fd, NULL, 0, 0);
+	sqe->cmd_op = GPUMUX_CMD_EVENT_FETCH;
+	memcpy(sqe->cmd, &uc, sizeof(uc));
+	sqe->user_data = tag;
+	ret = io_uring_submit(ring);
+	return ret == 1 ? 0 : (ret < 0 ? ret : -EIO);
+}
+
+int gm_uring_wait(struct io_uring *ring, int ms, int *res, uint64_t *tag)
+{
+	struct __kernel_timespec ts = {
+		.tv_sec = ms / 1000,
+		.tv_nsec = (ms % 1000) * 1000000LL,
+	};
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	ret = io_uring_wait_cqe_timeout(ring, &cqe, &ts);
+	if (ret < 0)
+		return ret;
+	*res = cqe->res;
+	if (tag)
+		*tag = cqe->user_data;
+	io_uring_cqe_seen(ring, cqe);
+	return 0;
+}
+
+void gm_set_bit64(__u64 *m, unsigned int b)
+{
+	m[b / 64] |= 1ULL << (b % 64);
+}
+
+int gm_parse_ranges(const char *s, __u64 *m)
+{
+	memset(m, 0, GPUMUX_MASK_WORDS * 8);
+	while (*s) {
+		char *e;
+		unsigned long a = strtoul(s, &e, 10), b = a, i;
+
+		if (e == s)
+			return -1;
+		if (*e == '-') {
+			s = e + 1;
+			b = strtoul(s, &e, 10);
+			if (e == s)
+				return -1;
+		}
+		if (a > b || b >= GPUMUX_MAX_CUS)
+			return -1;
+		for (i = a; i <= b; i++)
+			gm_set_bit64(m, (unsigned int)i);
+		if (*e == ',')
+			e++;
+		else if (*e)
+			return -1;
+		s = e;
+	}
+	return 0;
+}
+
+const char *gm_kv(char **tok, int n, const char *key)
+{
+	size_t kl = strlen(key);
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (!strncmp(tok[i], key, kl) && tok[i][kl] == '=')
+			return tok[i] + kl + 1;
+	return NULL;
+}
+
+unsigned long gm_env_ul(const char *name, unsigned long def)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? strtoul(v, NULL, 0) : def;
+}
+
+int gm_t_open_control(int flags)
+{
+	int ctl = gm_open_control(flags);
+
+	if (ctl < 0) {
+		t_begin("open/control");
+		t_fail(__FILE__, __LINE__, "open %s: %s", GPUMUX_DEVICE_PATH,
+		       strerror(-ctl));
+		t_end();
+	}
+	return ctl;
 }
 
 static char t_name[256];

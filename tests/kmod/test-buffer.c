@@ -17,7 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define __maybe_unused __attribute__((unused))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define for_each_path(p) \
 	for ((p) = GM_IOCTL; (p) <= GM_URING; (p) = (enum gm_path)((p) + 1))
@@ -27,133 +26,11 @@
 
 static int ctl;
 
-/* ---- helpers (kept local: see the report on shared helpers) -------------- */
-
-static __maybe_unused int list(int fd, unsigned int kind, void *buf,
-			       size_t esize, unsigned int cap,
-			       unsigned int start, unsigned int *total,
-			       enum gm_path p)
-{
-	struct gpumux_list l = {
-		.kind = kind,
-		.entry_size = esize,
-		.addr = (uintptr_t)buf,
-		.capacity = cap,
-		.start_id = start,
-	};
-	int ret = GM_CMD(fd, GPUMUX_CMD_LIST, &l, p);
-
-	if (ret < 0)
-		return ret;
-	if (total)
-		*total = l.total;
-	return (int)l.count;
-}
-
-static __maybe_unused int tenant_info(int fd, unsigned int id,
-				      struct gpumux_tenant_info *ti,
-				      enum gm_path p)
-{
-	int n = list(fd, GPUMUX_LIST_TENANTS, ti, sizeof(*ti), 1, id, NULL, p);
-
-	if (n < 0)
-		return n;
-	if (n == 0 || ti->tenant_id != id)
-		return -ENOENT;
-	return 0;
-}
-
-/* The buffer @id as @fd lists it: 0, or -ENOENT when it does not. */
-static __maybe_unused int buf_info(int fd, unsigned int id,
-				   struct gpumux_buf_info *bi, enum gm_path p)
-{
-	int n = list(fd, GPUMUX_LIST_BUFFERS, bi, sizeof(*bi), 1, id, NULL, p);
-
-	if (n < 0)
-		return n;
-	if (n == 0 || bi->buf_id != id)
-		return -ENOENT;
-	return 0;
-}
-
-static __maybe_unused int get_info(int fd, struct gpumux_info *info,
-				   enum gm_path p)
-{
-	memset(info, 0, sizeof(*info));
-	return GM_CMD(fd, GPUMUX_CMD_GET_INFO, info, p);
-}
-
-static __maybe_unused int state_line(const char *prefix, char *buf, size_t len)
-{
-	FILE *f = fopen("/sys/kernel/debug/gpumux/state", "r");
-	char line[1024];
-	int ret = -ENOENT;
-
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, prefix, strlen(prefix))) {
-			size_t n = strcspn(line, "\n");
-
-			if (n >= len)
-				n = len - 1;
-			memcpy(buf, line, n);
-			buf[n] = 0;
-			ret = 0;
-			break;
-		}
-	}
-	fclose(f);
-	return ret;
-}
-
-static const char *const cnames[] = {
-	"tenants", "buffers", "pages",	      "pinned_bytes",
-	"grants",  "gpus",    "pending_cmds",
-};
-
-#define NR_CNT ARRAY_SIZE(cnames)
-#define C_BUFFERS 1
-#define C_PAGES 2
-#define C_PINNED 3
-
-static void counters_get(long long *v)
-{
-	size_t i;
-
-	for (i = 0; i < NR_CNT; i++)
-		v[i] = gm_counter(cnames[i]);
-}
+/* ---- helpers (the shared ones are in gmtest.c) --------------------------- */
 
 static int have_counters(void)
 {
 	return gm_counter("pages") >= 0;
-}
-
-static void t_leaks(const long long *base)
-{
-	long long now[NR_CNT];
-	int tries;
-	size_t i;
-
-	t_begin("leaks");
-	if (base[0] < 0) {
-		t_skip("no /sys/kernel/debug/gpumux/counters");
-		t_end();
-		return;
-	}
-	for (tries = 0; tries < 50; tries++) {
-		counters_get(now);
-		if (!memcmp(now, base, sizeof(now)))
-			break;
-		usleep(100000);
-	}
-	for (i = 0; i < NR_CNT; i++)
-		if (now[i] != base[i])
-			t_fail(__FILE__, __LINE__,
-			       "counter %s = %lld, was %lld", cnames[i], now[i],
-			       base[i]);
-	t_end();
 }
 
 static int alloc_raw(int tfd, struct gpumux_buf_alloc *a, enum gm_path p)
@@ -165,11 +42,6 @@ static int alloc(int tfd, uint64_t size, unsigned int *id, uint64_t *off,
 		 enum gm_path p)
 {
 	return gm_buf_alloc(tfd, size, id, off, p);
-}
-
-static void *map(int fd, size_t len, int prot, uint64_t off)
-{
-	return mmap(NULL, len, prot, MAP_SHARED, fd, (off_t)off);
 }
 
 static int all_zero(const unsigned char *m, size_t len)
@@ -226,7 +98,7 @@ static void t_alloc_valid(enum gm_path p)
 	struct gpumux_buf_info bi;
 	struct gpumux_info i0, i1;
 	struct gpumux_buf_alloc a = { .size = 4 * PG };
-	long long c0[NR_CNT], c1[NR_CNT];
+	long long c0[GM_NR_CNT], c1[GM_NR_CNT];
 	char prefix[32], line[512], want[256];
 	struct tn t;
 
@@ -235,56 +107,57 @@ static void t_alloc_valid(enum gm_path p)
 		t_end();
 		return;
 	}
-	counters_get(c0);
-	T_EQ(get_info(ctl, &i0, p), 0);
+	gm_counters_get(c0);
+	T_EQ(gm_get_info(ctl, &i0, p), 0);
 	a.buf_id = 0xdead; /* out fields: whatever comes in */
 	a.mmap_offset = 1;
 	T_EQ(alloc_raw(t.fd, &a, p), 0);
 	T_ASSERT(a.buf_id > 0 && a.buf_id != 0xdead);
 	T_EQ(a.mmap_offset % PG, 0);
-	T_EQ(get_info(ctl, &i1, p), 0);
+	T_EQ(gm_get_info(ctl, &i1, p), 0);
 	T_EQ(i1.pinned_used, i0.pinned_used + 4 * PG);
-	T_EQ(tenant_info(ctl, t.id, &ti, p), 0);
+	T_EQ(gm_tenant_info(ctl, t.id, &ti, p), 0);
 	T_EQ(ti.nr_buffers, 1);
 	T_EQ(ti.pinned_used, 4 * PG);
-	T_EQ(buf_info(t.fd, a.buf_id, &bi, p), 0);
+	T_EQ(gm_buf_info(t.fd, a.buf_id, &bi, p), 0);
 	T_EQ(bi.owner_id, t.id);
 	T_EQ(bi.size, 4 * PG);
 	T_EQ(bi.mmap_offset, a.mmap_offset);
 	T_EQ(bi.nr_grants, 0);
 	T_EQ(bi.access, GPUMUX_ACCESS_RW);
-	T_EQ(buf_info(ctl, a.buf_id, &bi, p), 0);
+	T_EQ(gm_buf_info(ctl, a.buf_id, &bi, p), 0);
 	T_EQ(bi.owner_id, t.id);
 	T_EQ(bi.size, 4 * PG);
 	if (have_counters()) {
-		counters_get(c1);
-		T_EQ(c1[C_BUFFERS], c0[C_BUFFERS] + 1);
-		T_EQ(c1[C_PAGES], c0[C_PAGES] + 4);
-		T_EQ(c1[C_PINNED], c0[C_PINNED] + (long long)(4 * PG));
+		gm_counters_get(c1);
+		T_EQ(c1[GM_C_BUFFERS], c0[GM_C_BUFFERS] + 1);
+		T_EQ(c1[GM_C_PAGES], c0[GM_C_PAGES] + 4);
+		T_EQ(c1[GM_C_PINNED], c0[GM_C_PINNED] + (long long)(4 * PG));
 	}
 	snprintf(prefix, sizeof(prefix), "buf %u ", a.buf_id);
 	snprintf(want, sizeof(want), "buf %u owner=%u size=%llu grants=0",
 		 a.buf_id, t.id, 4 * PG);
-	if (state_line(prefix, line, sizeof(line)) == 0 && strcmp(line, want))
+	if (gm_state_line(prefix, line, sizeof(line)) == 0 &&
+	    strcmp(line, want))
 		t_fail(__FILE__, __LINE__, "state '%s', want '%s'", line, want);
 	t_end();
 
 	t_begin("buf_free/valid/%s", PN(p));
 	T_EQ(gm_buf_free(t.fd, a.buf_id, p), 0);
-	T_EQ(buf_info(t.fd, a.buf_id, &bi, p), -ENOENT);
-	T_EQ(buf_info(ctl, a.buf_id, &bi, p), -ENOENT);
-	T_EQ(tenant_info(ctl, t.id, &ti, p), 0);
+	T_EQ(gm_buf_info(t.fd, a.buf_id, &bi, p), -ENOENT);
+	T_EQ(gm_buf_info(ctl, a.buf_id, &bi, p), -ENOENT);
+	T_EQ(gm_tenant_info(ctl, t.id, &ti, p), 0);
 	T_EQ(ti.nr_buffers, 0);
 	T_EQ(ti.pinned_used, 0);
-	T_EQ(get_info(ctl, &i1, p), 0);
+	T_EQ(gm_get_info(ctl, &i1, p), 0);
 	T_EQ(i1.pinned_used, i0.pinned_used);
 	if (have_counters()) {
-		counters_get(c1);
-		T_EQ(c1[C_BUFFERS], c0[C_BUFFERS]);
-		T_EQ(c1[C_PAGES], c0[C_PAGES]);
-		T_EQ(c1[C_PINNED], c0[C_PINNED]);
+		gm_counters_get(c1);
+		T_EQ(c1[GM_C_BUFFERS], c0[GM_C_BUFFERS]);
+		T_EQ(c1[GM_C_PAGES], c0[GM_C_PAGES]);
+		T_EQ(c1[GM_C_PINNED], c0[GM_C_PINNED]);
 	}
-	T_ASSERT(state_line(prefix, line, sizeof(line)) != 0);
+	T_ASSERT(gm_state_line(prefix, line, sizeof(line)) != 0);
 	t_end();
 
 	t_begin("buf_free/double/%s", PN(p));
@@ -324,7 +197,7 @@ static void t_alloc_sizes(enum gm_path p)
 	T_HUGE(alloc(t.fd, 0ULL - 2 * PG, NULL, NULL, p), -EDQUOT);
 	/* Under 1 TiB, over the quota: EDQUOT and nothing else. */
 	T_EQ(alloc(t.fd, (1ULL << 40) - PG, NULL, NULL, p), -EDQUOT);
-	T_EQ(tenant_info(ctl, t.id, &ti, p), 0);
+	T_EQ(gm_tenant_info(ctl, t.id, &ti, p), 0);
 	T_EQ(ti.pinned_used, PG);
 	T_EQ(ti.nr_buffers, 1);
 	T_EQ(gm_buf_free(t.fd, id, p), 0);
@@ -351,7 +224,7 @@ static void t_alloc_sizes(enum gm_path p)
 	}
 
 	t_begin("buf_alloc/invalid_left_nothing/%s", PN(p));
-	T_EQ(tenant_info(ctl, t.id, &ti, p), 0);
+	T_EQ(gm_tenant_info(ctl, t.id, &ti, p), 0);
 	T_EQ(ti.nr_buffers, 0);
 	T_EQ(ti.pinned_used, 0);
 	t_end();
@@ -372,7 +245,7 @@ static void t_alloc_global(enum gm_path p)
 		t_end();
 		return;
 	}
-	T_EQ(get_info(ctl, &info, p), 0);
+	T_EQ(gm_get_info(ctl, &info, p), 0);
 	if (info.pinned_limit >= (1ULL << 40) - 2 * PG) {
 		/* Past the limit is past 1 TiB too: EINVAL may come first. */
 		t_skip("pinned_limit too large to exceed below 1 TiB");
@@ -393,10 +266,10 @@ static void t_alloc_global(enum gm_path p)
 				       "alloc 2^64-4096 after 4096: %d (%s), want ENOSPC, EDQUOT or EINVAL",
 				       r, strerror(-r));
 		}
-		T_EQ(tenant_info(ctl, t.id, &ti, p), 0);
+		T_EQ(gm_tenant_info(ctl, t.id, &ti, p), 0);
 		T_EQ(ti.pinned_used, PG);
 		T_EQ(gm_buf_free(t.fd, id, p), 0);
-		T_EQ(get_info(ctl, &info, p), 0);
+		T_EQ(gm_get_info(ctl, &info, p), 0);
 	}
 	t_end();
 	tn_close(&t);
@@ -416,7 +289,7 @@ static void t_edquot(enum gm_path p)
 	for (i = 0; i < 4; i++)
 		T_EQ(alloc(t.fd, 2 * PG, &ids[i], NULL, p), 0);
 	T_EQ(alloc(t.fd, PG, &extra, NULL, p), -EDQUOT);
-	T_EQ(tenant_info(ctl, t.id, &ti, p), 0);
+	T_EQ(gm_tenant_info(ctl, t.id, &ti, p), 0);
 	T_EQ(ti.pinned_used, 8 * PG);
 	T_EQ(ti.nr_buffers, 4);
 	T_EQ(gm_buf_free(t.fd, ids[0], p), 0);
@@ -460,14 +333,14 @@ static void t_wrong_file(enum gm_path p)
 	t_begin("buf_free/from_control/%s", PN(p));
 	f.buf_id = id;
 	T_EQ(GM_CMD(ctl, GPUMUX_CMD_BUF_FREE, &f, p), -EPERM);
-	T_EQ(buf_info(t.fd, id, &bi, p), 0);
+	T_EQ(gm_buf_info(t.fd, id, &bi, p), 0);
 	t_end();
 
 	t_begin("buf_free/other_tenant/%s", PN(p));
 	T_EQ(gm_buf_free(u.fd, id, p), -ENOENT);
-	T_EQ(buf_info(t.fd, id, &bi, p), 0);
+	T_EQ(gm_buf_info(t.fd, id, &bi, p), 0);
 	T_EQ(gm_buf_free(t.fd, uid, p), -ENOENT);
-	T_EQ(buf_info(u.fd, uid, &bi, p), 0);
+	T_EQ(gm_buf_info(u.fd, uid, &bi, p), 0);
 	t_end();
 
 	t_begin("buf_free/unknown_id/%s", PN(p));
@@ -481,7 +354,7 @@ static void t_wrong_file(enum gm_path p)
 	T_EQ(GM_CMD(t.fd, GPUMUX_CMD_BUF_FREE, &f, p), -EINVAL);
 	f.reserved = 1U << 31;
 	T_EQ(GM_CMD(t.fd, GPUMUX_CMD_BUF_FREE, &f, p), -EINVAL);
-	T_EQ(buf_info(t.fd, id, &bi, p), 0);
+	T_EQ(gm_buf_info(t.fd, id, &bi, p), 0);
 	t_end();
 
 	t_begin("buf_alloc/ids_unique_across_tenants/%s", PN(p));
@@ -489,23 +362,24 @@ static void t_wrong_file(enum gm_path p)
 	t_end();
 
 	t_begin("list_buffers/tenant_sees_own/%s", PN(p));
-	T_EQ(buf_info(t.fd, uid, &bi, p) == 0 && bi.buf_id == uid, 0);
-	T_EQ(buf_info(u.fd, id, &bi, p) == 0 && bi.buf_id == id, 0);
-	T_EQ(buf_info(ctl, id, &bi, p), 0);
-	T_EQ(buf_info(ctl, uid, &bi, p), 0);
+	T_EQ(gm_buf_info(t.fd, uid, &bi, p) == 0 && bi.buf_id == uid, 0);
+	T_EQ(gm_buf_info(u.fd, id, &bi, p) == 0 && bi.buf_id == id, 0);
+	T_EQ(gm_buf_info(ctl, id, &bi, p), 0);
+	T_EQ(gm_buf_info(ctl, uid, &bi, p), 0);
 	t_end();
 
 	t_begin("list_buffers/entry_size/%s", PN(p));
-	T_EQ(list(t.fd, GPUMUX_LIST_BUFFERS, &bi, sizeof(bi) - 8, 1, 0, NULL,
-		  p),
+	T_EQ(gm_list(t.fd, GPUMUX_LIST_BUFFERS, &bi, sizeof(bi) - 8, 1, 0, NULL,
+		     p),
 	     -EINVAL);
-	T_EQ(list(ctl, GPUMUX_LIST_BUFFERS, &bi, sizeof(bi) + 8, 1, 0, NULL, p),
+	T_EQ(gm_list(ctl, GPUMUX_LIST_BUFFERS, &bi, sizeof(bi) + 8, 1, 0, NULL,
+		     p),
 	     -EINVAL);
 	t_end();
 
 	t_begin("list_buffers/efault/%s", PN(p));
-	T_EQ(list(t.fd, GPUMUX_LIST_BUFFERS, (void *)(uintptr_t)8, sizeof(bi),
-		  1, 0, NULL, p),
+	T_EQ(gm_list(t.fd, GPUMUX_LIST_BUFFERS, (void *)(uintptr_t)8,
+		     sizeof(bi), 1, 0, NULL, p),
 	     -EFAULT);
 	t_end();
 
@@ -543,7 +417,7 @@ static void t_zeroed(enum gm_path p)
 	}
 	for (round = 0; round < 3; round++) {
 		T_EQ(alloc(t.fd, 64 * PG, &id, &off, p), 0);
-		m = map(t.fd, 64 * PG, PROT_READ | PROT_WRITE, off);
+		m = gm_map(t.fd, 64 * PG, PROT_READ | PROT_WRITE, off);
 		T_ASSERT(m != MAP_FAILED);
 		if (m == MAP_FAILED)
 			break;
@@ -572,9 +446,9 @@ static void t_mmap_rw(enum gm_path p)
 	T_EQ(alloc(t.fd, 8 * PG, &id, &off, p), 0);
 	T_EQ(alloc(t.fd, 4 * PG, &id2, &off2, p), 0);
 	T_ASSERT(off != off2);
-	m = map(t.fd, 8 * PG, PROT_READ | PROT_WRITE, off);
-	m2 = map(t.fd, 4 * PG, PROT_READ | PROT_WRITE, off2);
-	r = map(t.fd, 8 * PG, PROT_READ, off);
+	m = gm_map(t.fd, 8 * PG, PROT_READ | PROT_WRITE, off);
+	m2 = gm_map(t.fd, 4 * PG, PROT_READ | PROT_WRITE, off2);
+	r = gm_map(t.fd, 8 * PG, PROT_READ, off);
 	T_ASSERT(m != MAP_FAILED && m2 != MAP_FAILED && r != MAP_FAILED);
 	if (m != MAP_FAILED && m2 != MAP_FAILED && r != MAP_FAILED) {
 		for (i = 0; i < 8 * PG; i++)
@@ -593,7 +467,7 @@ static void t_mmap_rw(enum gm_path p)
 	if (m != MAP_FAILED)
 		munmap(m, 8 * PG);
 	/* Map again: the data is still there. */
-	m = map(t.fd, 8 * PG, PROT_READ, off);
+	m = gm_map(t.fd, 8 * PG, PROT_READ, off);
 	T_ASSERT(m != MAP_FAILED);
 	if (m != MAP_FAILED) {
 		T_EQ(m[8 * PG - 1], (unsigned char)((8 * PG - 1) * 7 + 3));
@@ -610,7 +484,7 @@ static void t_mmap_rw(enum gm_path p)
 static void expect_map_fails(int fd, size_t len, int prot, uint64_t off,
 			     const char *what)
 {
-	void *m = map(fd, len, prot, off);
+	void *m = gm_map(fd, len, prot, off);
 
 	if (m != MAP_FAILED) {
 		t_fail(__FILE__, __LINE__,
@@ -674,7 +548,7 @@ static void t_mmap_bad(enum gm_path p)
 /* Freed while mapped: valid and charged until the last munmap. */
 static void t_free_mapped(enum gm_path p)
 {
-	long long c0[NR_CNT], c1[NR_CNT];
+	long long c0[GM_NR_CNT], c1[GM_NR_CNT];
 	struct gpumux_tenant_info ti;
 	struct gpumux_info i0, i1;
 	struct gpumux_buf_info bi;
@@ -688,11 +562,11 @@ static void t_free_mapped(enum gm_path p)
 		t_end();
 		return;
 	}
-	counters_get(c0);
-	T_EQ(get_info(ctl, &i0, p), 0);
+	gm_counters_get(c0);
+	T_EQ(gm_get_info(ctl, &i0, p), 0);
 	T_EQ(alloc(t.fd, 4 * PG, &id, &off, p), 0);
-	m = map(t.fd, 4 * PG, PROT_READ | PROT_WRITE, off);
-	m2 = map(t.fd, 4 * PG, PROT_READ, off);
+	m = gm_map(t.fd, 4 * PG, PROT_READ | PROT_WRITE, off);
+	m2 = gm_map(t.fd, 4 * PG, PROT_READ, off);
 	T_ASSERT(m != MAP_FAILED && m2 != MAP_FAILED);
 	if (m == MAP_FAILED || m2 == MAP_FAILED) {
 		t_end();
@@ -702,40 +576,40 @@ static void t_free_mapped(enum gm_path p)
 	memset(m, 0x42, 4 * PG);
 	T_EQ(gm_buf_free(t.fd, id, p), 0);
 	/* Gone from the ledger... */
-	T_EQ(buf_info(t.fd, id, &bi, p), -ENOENT);
+	T_EQ(gm_buf_info(t.fd, id, &bi, p), -ENOENT);
 	T_EQ(gm_buf_free(t.fd, id, p), -ENOENT);
-	T_EQ(tenant_info(ctl, t.id, &ti, p), 0);
+	T_EQ(gm_tenant_info(ctl, t.id, &ti, p), 0);
 	T_EQ(ti.nr_buffers, 0);
 	/* ...but the pages are valid, shared and still charged. */
 	T_EQ(m2[4 * PG - 1], 0x42);
 	m[5] = 0x99;
 	T_EQ(m2[5], 0x99);
 	T_EQ(ti.pinned_used, 4 * PG);
-	T_EQ(get_info(ctl, &i1, p), 0);
+	T_EQ(gm_get_info(ctl, &i1, p), 0);
 	T_EQ(i1.pinned_used, i0.pinned_used + 4 * PG);
 	T_EQ(alloc(t.fd, PG, &id2, NULL, p), -EDQUOT);
 	if (have_counters()) {
-		counters_get(c1);
-		T_EQ(c1[C_PAGES], c0[C_PAGES] + 4);
-		T_EQ(c1[C_PINNED], c0[C_PINNED] + (long long)(4 * PG));
+		gm_counters_get(c1);
+		T_EQ(c1[GM_C_PAGES], c0[GM_C_PAGES] + 4);
+		T_EQ(c1[GM_C_PINNED], c0[GM_C_PINNED] + (long long)(4 * PG));
 	}
 	/* A new mapping of the freed buffer is refused. */
 	expect_map_fails(t.fd, 4 * PG, PROT_READ, off, "freed, mapped");
 	munmap(m, 4 * PG);
 	T_EQ(m2[0], 0x42);
-	T_EQ(tenant_info(ctl, t.id, &ti, p), 0);
+	T_EQ(gm_tenant_info(ctl, t.id, &ti, p), 0);
 	T_EQ(ti.pinned_used, 4 * PG);
 	munmap(m2, 4 * PG);
 	/* The last mapping went: uncharged. */
-	T_EQ(tenant_info(ctl, t.id, &ti, p), 0);
+	T_EQ(gm_tenant_info(ctl, t.id, &ti, p), 0);
 	T_EQ(ti.pinned_used, 0);
-	T_EQ(get_info(ctl, &i1, p), 0);
+	T_EQ(gm_get_info(ctl, &i1, p), 0);
 	T_EQ(i1.pinned_used, i0.pinned_used);
 	if (have_counters()) {
-		counters_get(c1);
-		T_EQ(c1[C_PAGES], c0[C_PAGES]);
-		T_EQ(c1[C_PINNED], c0[C_PINNED]);
-		T_EQ(c1[C_BUFFERS], c0[C_BUFFERS]);
+		gm_counters_get(c1);
+		T_EQ(c1[GM_C_PAGES], c0[GM_C_PAGES]);
+		T_EQ(c1[GM_C_PINNED], c0[GM_C_PINNED]);
+		T_EQ(c1[GM_C_BUFFERS], c0[GM_C_BUFFERS]);
 	}
 	T_EQ(alloc(t.fd, 4 * PG, &id2, NULL, p), 0);
 	T_EQ(gm_buf_free(t.fd, id2, p), 0);
@@ -767,8 +641,8 @@ static void t_many(enum gm_path p)
 			T_ASSERT(ids[k] != ids[i] && offs[k] != offs[i]);
 	}
 	for (i = 0; i < NB; i++) {
-		m[i] = map(t.fd, (1 + i % 2) * PG, PROT_READ | PROT_WRITE,
-			   offs[i]);
+		m[i] = gm_map(t.fd, (1 + i % 2) * PG, PROT_READ | PROT_WRITE,
+			      offs[i]);
 		T_ASSERT(m[i] != MAP_FAILED);
 		if (m[i] != MAP_FAILED)
 			memset(m[i], i + 1, (1 + i % 2) * PG);
@@ -779,18 +653,19 @@ static void t_many(enum gm_path p)
 	t_end();
 
 	t_begin("list_buffers/paging/%s", PN(p));
-	n = list(t.fd, GPUMUX_LIST_BUFFERS, bi, sizeof(bi[0]), NB + 4, 0,
-		 &total, p);
+	n = gm_list(t.fd, GPUMUX_LIST_BUFFERS, bi, sizeof(bi[0]), NB + 4, 0,
+		    &total, p);
 	T_EQ(n, NB);
 	T_EQ(total, NB);
 	for (i = 1; i < (unsigned int)(n > 0 ? n : 0); i++)
 		T_ASSERT(bi[i - 1].buf_id < bi[i].buf_id);
-	n = list(t.fd, GPUMUX_LIST_BUFFERS, bi, sizeof(bi[0]), 5, 0, &total, p);
+	n = gm_list(t.fd, GPUMUX_LIST_BUFFERS, bi, sizeof(bi[0]), 5, 0, &total,
+		    p);
 	T_EQ(n, 5);
 	T_EQ(total, NB);
 	if (n == 5) {
-		n = list(t.fd, GPUMUX_LIST_BUFFERS, bi, sizeof(bi[0]), NB + 4,
-			 bi[4].buf_id + 1, &total, p);
+		n = gm_list(t.fd, GPUMUX_LIST_BUFFERS, bi, sizeof(bi[0]),
+			    NB + 4, bi[4].buf_id + 1, &total, p);
 		T_EQ(n, NB - 5);
 		T_EQ(total, NB - 5);
 	}
@@ -808,49 +683,44 @@ static void t_many(enum gm_path p)
 /* A buffer left allocated goes with its tenant. */
 static void t_close_frees(enum gm_path p)
 {
-	long long c0[NR_CNT], c1[NR_CNT];
+	long long c0[GM_NR_CNT], c1[GM_NR_CNT];
 	struct gpumux_info i0, i1;
 	struct tn t;
 	int tries;
 
 	t_begin("buf/tenant_close_frees/%s", PN(p));
-	counters_get(c0);
-	T_EQ(get_info(ctl, &i0, p), 0);
+	gm_counters_get(c0);
+	T_EQ(gm_get_info(ctl, &i0, p), 0);
 	if (tn_new(&t, "buf-close", 64 * PG, p)) {
 		T_EQ(alloc(t.fd, 16 * PG, NULL, NULL, p), 0);
 		T_EQ(alloc(t.fd, 16 * PG, NULL, NULL, p), 0);
 		tn_close(&t);
 	}
-	T_EQ(get_info(ctl, &i1, p), 0);
+	T_EQ(gm_get_info(ctl, &i1, p), 0);
 	T_EQ(i1.pinned_used, i0.pinned_used);
 	if (have_counters()) {
 		for (tries = 0; tries < 20; tries++) {
-			counters_get(c1);
+			gm_counters_get(c1);
 			if (!memcmp(c0, c1, sizeof(c0)))
 				break;
 			usleep(50000);
 		}
-		T_EQ(c1[C_PAGES], c0[C_PAGES]);
-		T_EQ(c1[C_BUFFERS], c0[C_BUFFERS]);
+		T_EQ(c1[GM_C_PAGES], c0[GM_C_PAGES]);
+		T_EQ(c1[GM_C_BUFFERS], c0[GM_C_BUFFERS]);
 	}
 	t_end();
 }
 
 int main(void)
 {
-	long long base[NR_CNT];
+	long long base[GM_NR_CNT];
 	enum gm_path p;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	ctl = gm_open_control(O_NONBLOCK);
-	if (ctl < 0) {
-		t_begin("open/control");
-		t_fail(__FILE__, __LINE__, "open %s: %s", GPUMUX_DEVICE_PATH,
-		       strerror(-ctl));
-		t_end();
+	ctl = gm_t_open_control(O_NONBLOCK);
+	if (ctl < 0)
 		return 1;
-	}
-	counters_get(base);
+	gm_counters_get(base);
 	for_each_path(p) {
 		t_alloc_valid(p);
 		t_alloc_sizes(p);
@@ -864,7 +734,7 @@ int main(void)
 		t_many(p);
 		t_close_frees(p);
 	}
-	t_leaks(base);
+	gm_t_leaks(base);
 	close(ctl);
 	return t_status();
 }

@@ -22,8 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define __maybe_unused __attribute__((unused))
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define for_each_path(p) \
 	for ((p) = GM_IOCTL; (p) <= GM_URING; (p) = (enum gm_path)((p) + 1))
 #define PN(p) gm_path_name[p]
@@ -33,109 +31,13 @@
 
 static int ctl; /* O_NONBLOCK */
 
-/* ---- helpers (kept local: see the report on shared helpers) -------------- */
-
-static __maybe_unused int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static __maybe_unused int wait_event(int fd, unsigned int type,
-				     unsigned int tenant, int ms,
-				     struct gpumux_event *out)
-{
-	int64_t end = now_ns() + ms * 1000000LL;
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	struct gpumux_event ev;
-	ssize_t n;
-
-	for (;;) {
-		int64_t left = (end - now_ns()) / 1000000;
-
-		if (left < 0)
-			return -ETIMEDOUT;
-		if (poll(&pfd, 1, (int)left) <= 0 || !(pfd.revents & POLLIN))
-			continue;
-		n = read(fd, &ev, sizeof(ev));
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n != sizeof(ev))
-			return -EIO;
-		if (ev.type == type && (!tenant || ev.tenant_id == tenant)) {
-			if (out)
-				*out = ev;
-			return 0;
-		}
-	}
-}
-
-static __maybe_unused int drain(int fd)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	struct gpumux_event ev[64];
-	int n = 0;
-	ssize_t r;
-
-	while (poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN)) {
-		r = read(fd, ev, sizeof(ev));
-		if (r <= 0)
-			break;
-		n += r / sizeof(ev[0]);
-	}
-	return n;
-}
+/* ---- helpers (the shared ones are in gmtest.c) --------------------------- */
 
 static int readable(int fd, int ms)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 
 	return poll(&pfd, 1, ms) > 0 && (pfd.revents & POLLIN);
-}
-
-static const char *const cnames[] = {
-	"tenants", "buffers", "pages",	      "pinned_bytes",
-	"grants",  "gpus",    "pending_cmds",
-};
-
-#define NR_CNT ARRAY_SIZE(cnames)
-
-static void counters_get(long long *v)
-{
-	size_t i;
-
-	for (i = 0; i < NR_CNT; i++)
-		v[i] = gm_counter(cnames[i]);
-}
-
-static void t_leaks(const long long *base)
-{
-	long long now[NR_CNT];
-	int tries;
-	size_t i;
-
-	t_begin("leaks");
-	if (base[0] < 0) {
-		t_skip("no /sys/kernel/debug/gpumux/counters");
-		t_end();
-		return;
-	}
-	for (tries = 0; tries < 50; tries++) {
-		counters_get(now);
-		if (!memcmp(now, base, sizeof(now)))
-			break;
-		usleep(100000);
-	}
-	for (i = 0; i < NR_CNT; i++)
-		if (now[i] != base[i])
-			t_fail(__FILE__, __LINE__,
-			       "counter %s = %lld, was %lld", cnames[i], now[i],
-			       base[i]);
-	t_end();
 }
 
 /* Make one TENANT_GONE: create a tenant and close it.  Its id, or -errno. */
@@ -148,13 +50,6 @@ static int make_gone(int c, enum gm_path p)
 		return fd;
 	close(fd);
 	return (int)id;
-}
-
-static int fence(unsigned int tenant, unsigned int flags, enum gm_path p)
-{
-	struct gpumux_tenant_fence f = { .tenant_id = tenant, .flags = flags };
-
-	return GM_CMD(ctl, GPUMUX_CMD_TENANT_FENCE, &f, p);
 }
 
 static int readable(int fd, int ms);
@@ -190,9 +85,6 @@ static int pr_ready;
 
 static int pend_submit(int fd, struct gpumux_event_fetch *f, uint64_t tag)
 {
-	struct gpumux_uring_cmd uc = { .addr = (uintptr_t)f,
-				       .len = sizeof(*f) };
-	struct io_uring_sqe *sqe;
 	int ret;
 
 	if (!pr_ready) {
@@ -201,35 +93,7 @@ static int pend_submit(int fd, struct gpumux_event_fetch *f, uint64_t tag)
 			return ret;
 		pr_ready = 1;
 	}
-	sqe = io_uring_get_sqe(&pr);
-	if (!sqe)
-		return -EBUSY;
-	io_uring_prep_rw(IORING_OP_URING_CMD, sqe, fd, NULL, 0, 0);
-	sqe->cmd_op = GPUMUX_CMD_EVENT_FETCH;
-	memcpy(sqe->cmd, &uc, sizeof(uc));
-	sqe->user_data = tag;
-	ret = io_uring_submit(&pr);
-	return ret == 1 ? 0 : (ret < 0 ? ret : -EIO);
-}
-
-/* Wait up to @ms for a completion: 0 and *@res, *@tag; -ETIME if none. */
-static int pend_wait(int ms, int *res, uint64_t *tag)
-{
-	struct __kernel_timespec ts = {
-		.tv_sec = ms / 1000,
-		.tv_nsec = (ms % 1000) * 1000000LL,
-	};
-	struct io_uring_cqe *cqe;
-	int ret;
-
-	ret = io_uring_wait_cqe_timeout(&pr, &cqe, &ts);
-	if (ret < 0)
-		return ret;
-	*res = cqe->res;
-	if (tag)
-		*tag = cqe->user_data;
-	io_uring_cqe_seen(&pr, cqe);
-	return 0;
+	return gm_uring_submit_fetch(&pr, fd, f, tag);
 }
 
 /* ---- read() and poll() --------------------------------------------------- */
@@ -242,11 +106,11 @@ static void t_read_basic(void)
 	int id;
 
 	t_begin("read/control_event/contents");
-	drain(ctl);
+	gm_drain(ctl);
 	T_ASSERT(!readable(ctl, 0));
-	t0 = now_ns();
+	t0 = gm_now_ns();
 	id = T_OK(make_gone(ctl, GM_IOCTL));
-	t1 = now_ns();
+	t1 = gm_now_ns();
 	T_ASSERT(readable(ctl, 5000));
 	n = read(ctl, ev, sizeof(ev));
 	T_EQ(n, sizeof(ev[0]));
@@ -314,19 +178,20 @@ static void t_read_tenant(enum gm_path p)
 	errno = 0;
 	T_EQ(read(tfd, &ev, sizeof(ev)), -1);
 	T_EQ(errno, EAGAIN);
-	T_EQ(fence(tid, 0, p), 0);
+	T_EQ(gm_fence(ctl, tid, 0, p), 0);
 	T_ASSERT(readable(tfd, 5000));
 	T_EQ(read(tfd, &ev, sizeof(ev)), sizeof(ev));
 	T_EQ(ev.type, GPUMUX_EVENT_FENCED);
 	T_EQ(ev.tenant_id, tid);
 	T_EQ(ev.arg, 1);
-	T_EQ(fence(tid, GPUMUX_FENCE_CLEAR, p), 0);
-	T_EQ(wait_event(tfd, GPUMUX_EVENT_FENCED, 0, 5000, &ev), 0);
+	T_EQ(gm_fence(ctl, tid, GPUMUX_FENCE_CLEAR, p), 0);
+	T_EQ(gm_wait_event(tfd, GPUMUX_EVENT_FENCED, 0, 5000, &ev), 0);
 	T_EQ(ev.arg, 0);
 	/* Tenant events do not go to the control file. */
-	T_EQ(wait_event(ctl, GPUMUX_EVENT_FENCED, tid, 100, &ev), -ETIMEDOUT);
+	T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_FENCED, tid, 100, &ev),
+	     -ETIMEDOUT);
 	close(tfd);
-	drain(ctl);
+	gm_drain(ctl);
 	t_end();
 }
 
@@ -386,19 +251,19 @@ static void t_blocking(void)
 	l.ctl = ctl;
 	l.delay_ms = 200;
 	l.id = 0;
-	t0 = now_ns();
+	t0 = gm_now_ns();
 	pthread_create(&th, NULL, make_gone_later, &l);
 	n = read(cb, ev, sizeof(ev));
 	pthread_join(th, NULL);
 	T_EQ(n, sizeof(ev[0]));
-	T_ASSERT(now_ns() - t0 >= 150 * 1000000LL);
+	T_ASSERT(gm_now_ns() - t0 >= 150 * 1000000LL);
 	T_EQ(ev[0].type, GPUMUX_EVENT_TENANT_GONE);
 	T_EQ(ev[0].tenant_id, l.id);
 	t_end();
 
 	t_begin("fetch/ioctl_blocks_until_event");
 	l.id = 0;
-	t0 = now_ns();
+	t0 = gm_now_ns();
 	pthread_create(&th, NULL, make_gone_later, &l);
 	f.addr = (uintptr_t)ev;
 	f.capacity = 2;
@@ -407,13 +272,13 @@ static void t_blocking(void)
 	/* The count is in @count; a return of 0 or the count will do. */
 	T_ASSERT(ret == 0 || ret == 1);
 	T_EQ(f.count, 1);
-	T_ASSERT(now_ns() - t0 >= 150 * 1000000LL);
+	T_ASSERT(gm_now_ns() - t0 >= 150 * 1000000LL);
 	T_EQ(ev[0].type, GPUMUX_EVENT_TENANT_GONE);
 	T_EQ(ev[0].tenant_id, l.id);
 	t_end();
 
 	t_begin("read/eintr");
-	drain(cb);
+	gm_drain(cb);
 	alarm_ms(200);
 	errno = 0;
 	n = read(cb, ev, sizeof(ev));
@@ -437,11 +302,11 @@ static void t_blocking(void)
 		pthread_join(th, NULL);
 		T_EQ(ret, 1);
 		T_ASSERT(pfd.revents & POLLIN);
-		drain(cb);
+		gm_drain(cb);
 	}
 	t_end();
 	close(cb);
-	drain(ctl);
+	gm_drain(ctl);
 }
 
 /* ---- EVENT_FETCH --------------------------------------------------------- */
@@ -454,7 +319,7 @@ static void t_fetch(enum gm_path p)
 	unsigned int i;
 
 	t_begin("fetch/contents/%s", PN(p));
-	drain(ctl);
+	gm_drain(ctl);
 	for (k = 0; k < 3; k++)
 		ids[k] = T_OK(make_gone(ctl, p));
 	n = fetch(ctl, ev, 8, p);
@@ -513,7 +378,7 @@ static void t_fetch(enum gm_path p)
 	f.addr = 8;
 	f.capacity = 8;
 	T_EQ(GM_CMD(ctl, GPUMUX_CMD_EVENT_FETCH, &f, p), -EFAULT);
-	drain(ctl);
+	gm_drain(ctl);
 	t_end();
 
 	t_begin("fetch/tenant_file/%s", PN(p));
@@ -526,8 +391,8 @@ static void t_fetch(enum gm_path p)
 			fcntl(tfd, F_SETFL, O_NONBLOCK);
 			if (p == GM_IOCTL)
 				T_EQ(fetch(tfd, ev, 8, p), -EAGAIN);
-			T_EQ(fence(tid, 0, p), 0);
-			T_EQ(fence(tid, GPUMUX_FENCE_CLEAR, p), 0);
+			T_EQ(gm_fence(ctl, tid, 0, p), 0);
+			T_EQ(gm_fence(ctl, tid, GPUMUX_FENCE_CLEAR, p), 0);
 			T_ASSERT(readable(tfd, 5000));
 			n = fetch(tfd, ev, 8, p);
 			T_EQ(n, 2);
@@ -542,7 +407,7 @@ static void t_fetch(enum gm_path p)
 			close(tfd);
 		}
 	}
-	drain(ctl);
+	gm_drain(ctl);
 	t_end();
 }
 
@@ -558,17 +423,17 @@ static void t_pending(void)
 	int res = 0, id, id2;
 
 	t_begin("fetch/uring_pending_completes");
-	drain(ctl);
+	gm_drain(ctl);
 	memset(&f, 0, sizeof(f));
 	memset(ev, 0, sizeof(ev));
 	f.addr = (uintptr_t)ev;
 	f.capacity = 4;
 	T_EQ(pend_submit(ctl, &f, 1), 0);
-	T_EQ(pend_wait(300, &res, &tag), -ETIME);
+	T_EQ(gm_uring_wait(&pr, 300, &res, &tag), -ETIME);
 	if (pend0 >= 0)
 		T_EQ(gm_counter("pending_cmds"), pend0 + 1);
 	id = make_gone(ctl, GM_IOCTL);
-	T_EQ(pend_wait(5000, &res, &tag), 0);
+	T_EQ(gm_uring_wait(&pr, 5000, &res, &tag), 0);
 	T_EQ(tag, 1);
 	T_EQ(res, 1);
 	T_EQ(f.count, 1);
@@ -588,7 +453,7 @@ static void t_pending(void)
 	f.addr = (uintptr_t)ev;
 	f.capacity = 4;
 	T_EQ(pend_submit(ctl, &f, 2), 0);
-	T_EQ(pend_wait(2000, &res, &tag), 0);
+	T_EQ(gm_uring_wait(&pr, 2000, &res, &tag), 0);
 	T_EQ(tag, 2);
 	T_EQ(res, 2);
 	T_EQ(ev[0].tenant_id, id);
@@ -606,15 +471,15 @@ static void t_pending(void)
 	f2.capacity = 4;
 	T_EQ(pend_submit(ctl, &f, 3), 0);
 	T_EQ(pend_submit(ctl, &f2, 4), 0);
-	T_EQ(pend_wait(200, &res, &tag), -ETIME);
+	T_EQ(gm_uring_wait(&pr, 200, &res, &tag), -ETIME);
 	id = make_gone(ctl, GM_IOCTL);
-	T_EQ(pend_wait(5000, &res, &tag), 0);
+	T_EQ(gm_uring_wait(&pr, 5000, &res, &tag), 0);
 	T_EQ(res, 1);
 	T_ASSERT(tag == 3 || tag == 4);
 	/* One event, one completion: the other still waits. */
-	T_EQ(pend_wait(300, &res, &tag), -ETIME);
+	T_EQ(gm_uring_wait(&pr, 300, &res, &tag), -ETIME);
 	id2 = make_gone(ctl, GM_IOCTL);
-	T_EQ(pend_wait(5000, &res, &tag), 0);
+	T_EQ(gm_uring_wait(&pr, 5000, &res, &tag), 0);
 	T_EQ(res, 1);
 	T_ASSERT((ev[0].tenant_id == (unsigned int)id &&
 		  ev2[0].tenant_id == (unsigned int)id2) ||
@@ -634,9 +499,9 @@ static void t_pending(void)
 		f.capacity = 4;
 		if (tfd >= 0) {
 			T_EQ(pend_submit(tfd, &f, 5), 0);
-			T_EQ(pend_wait(200, &res, &tag), -ETIME);
-			T_EQ(fence(tid, 0, GM_IOCTL), 0);
-			T_EQ(pend_wait(5000, &res, &tag), 0);
+			T_EQ(gm_uring_wait(&pr, 200, &res, &tag), -ETIME);
+			T_EQ(gm_fence(ctl, tid, 0, GM_IOCTL), 0);
+			T_EQ(gm_uring_wait(&pr, 5000, &res, &tag), 0);
 			T_EQ(tag, 5);
 			T_ASSERT(res >= 1);
 			T_EQ(ev[0].type, GPUMUX_EVENT_FENCED);
@@ -645,7 +510,7 @@ static void t_pending(void)
 			close(tfd);
 		}
 	}
-	drain(ctl);
+	gm_drain(ctl);
 	t_end();
 }
 
@@ -664,7 +529,7 @@ static void t_pending_other_process(void)
 	char c = 'g';
 
 	t_begin("fetch/uring_completed_by_other_process");
-	drain(ctl);
+	gm_drain(ctl);
 	tfd = T_OK(gm_tenant_create(ctl, "ev-other", 0, 0, &tid, GM_IOCTL));
 	if (tfd < 0 || pipe(go)) {
 		t_end();
@@ -687,10 +552,10 @@ static void t_pending_other_process(void)
 	}
 	close(go[0]);
 	close(tfd);
-	T_EQ(pend_wait(200, &res, &tag), -ETIME);
+	T_EQ(gm_uring_wait(&pr, 200, &res, &tag), -ETIME);
 	T_EQ(write(go[1], &c, 1), 1);
 	close(go[1]);
-	T_EQ(pend_wait(5000, &res, &tag), 0);
+	T_EQ(gm_uring_wait(&pr, 5000, &res, &tag), 0);
 	T_EQ(tag, 6);
 	T_EQ(res, 1);
 	T_EQ(ev[0].type, GPUMUX_EVENT_TENANT_GONE);
@@ -779,7 +644,7 @@ static void t_overflow_control(enum gm_path p)
 	if (c2 < 0 || gpu < 0 || tfd < 0)
 		goto out;
 	T_EQ(gm_part_set_range(ctl, tid, gpu, 0, 2, 0, 0, NULL, p), 0);
-	drain(c2);
+	gm_drain(c2);
 	for (i = 0; i < total; i++)
 		if (make_acked(tfd, tid, gpu, p) < 0)
 			break;
@@ -809,7 +674,7 @@ out:
 		close(tfd);
 	if (gpu > 0)
 		T_EQ(gm_gpu_remove(ctl, gpu, p), 0);
-	drain(ctl);
+	gm_drain(ctl);
 	t_end();
 }
 
@@ -828,7 +693,8 @@ static void t_overflow_tenant(enum gm_path p)
 	}
 	fcntl(tfd, F_SETFL, O_NONBLOCK);
 	for (i = 0; i < cycles; i++) {
-		if (fence(tid, 0, p) || fence(tid, GPUMUX_FENCE_CLEAR, p))
+		if (gm_fence(ctl, tid, 0, p) ||
+		    gm_fence(ctl, tid, GPUMUX_FENCE_CLEAR, p))
 			break;
 	}
 	T_EQ(i, cycles);
@@ -837,31 +703,26 @@ static void t_overflow_tenant(enum gm_path p)
 	T_EQ(t.overflows, 1);
 	T_ASSERT(t.dropped > 0);
 	T_EQ(t.of_type + t.dropped, 2 * cycles);
-	T_EQ(fence(tid, 0, p), 0);
+	T_EQ(gm_fence(ctl, tid, 0, p), 0);
 	T_ASSERT(readable(tfd, 5000));
 	tally_all(tfd, GPUMUX_EVENT_FENCED, p, &t);
 	T_EQ(t.of_type, 1);
 	T_EQ(t.overflows, 0);
 	close(tfd);
-	drain(ctl);
+	gm_drain(ctl);
 	t_end();
 }
 
 int main(void)
 {
-	long long base[NR_CNT];
+	long long base[GM_NR_CNT];
 	enum gm_path p;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	ctl = gm_open_control(O_NONBLOCK);
-	if (ctl < 0) {
-		t_begin("open/control");
-		t_fail(__FILE__, __LINE__, "open %s: %s", GPUMUX_DEVICE_PATH,
-		       strerror(-ctl));
-		t_end();
+	ctl = gm_t_open_control(O_NONBLOCK);
+	if (ctl < 0)
 		return 1;
-	}
-	counters_get(base);
+	gm_counters_get(base);
 	t_read_basic();
 	t_blocking();
 	for_each_path(p) {
@@ -876,7 +737,7 @@ int main(void)
 	}
 	if (pr_ready)
 		io_uring_queue_exit(&pr);
-	t_leaks(base);
+	gm_t_leaks(base);
 	close(ctl);
 	return t_status();
 }

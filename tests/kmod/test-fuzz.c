@@ -1056,11 +1056,6 @@ static unsigned int popcount_mask(const __u64 *m)
 	return n;
 }
 
-static void set_bit64(__u64 *m, unsigned int b)
-{
-	m[b / 64] |= 1ULL << (b % 64);
-}
-
 /* @home: the tenant's slice, so most partitions do not collide. */
 static void gen_mask(__u64 *m, unsigned int cus, unsigned int maxc, int home)
 {
@@ -1078,18 +1073,18 @@ static void gen_mask(__u64 *m, unsigned int cus, unsigned int maxc, int home)
 		a = ((home < 0 ? rn(16) : (unsigned int)home) * 8 + rn(3)) %
 		    cus;
 		for (i = a; i < a + n && i < cus; i++)
-			set_bit64(m, i);
+			gm_set_bit64(m, i);
 	} else if (r < 75) {
 		n = 1 + rn(MIN(maxc, 8));
 		for (i = 0; i < n; i++)
-			set_bit64(m, rn(cus));
+			gm_set_bit64(m, rn(cus));
 	} else if (r < 82) {
 		for (i = 0; i < cus; i++)
-			set_bit64(m, i);
+			gm_set_bit64(m, i);
 	} else if (r < 92) {
 		const unsigned int bits[] = { 0, 63, 64, cus - 1, cus, 1023 };
 
-		set_bit64(m, MIN(bits[rn(ARRAY_SIZE(bits))], 1023U));
+		gm_set_bit64(m, MIN(bits[rn(ARRAY_SIZE(bits))], 1023U));
 	} else {
 		for (i = 0; i < GPUMUX_MASK_WORDS; i++)
 			m[i] = chance(20) ? rnd() : 0;
@@ -2704,46 +2699,6 @@ static char *read_file(const char *path, size_t *len)
 	return b;
 }
 
-static int parse_ranges(const char *s, __u64 *m)
-{
-	memset(m, 0, GPUMUX_MASK_WORDS * 8);
-	while (*s) {
-		char *e;
-		unsigned long a = strtoul(s, &e, 10), b = a, i;
-
-		if (e == s)
-			return -1;
-		if (*e == '-') {
-			s = e + 1;
-			b = strtoul(s, &e, 10);
-			if (e == s)
-				return -1;
-		}
-		if (a > b || b >= GPUMUX_MAX_CUS)
-			return -1;
-		for (i = a; i <= b; i++)
-			set_bit64(m, (unsigned int)i);
-		if (*e == ',')
-			e++;
-		else if (*e)
-			return -1;
-		s = e;
-	}
-	return 0;
-}
-
-/* The value of "key=" among the tokens of a line, or NULL. */
-static const char *kv(char **tok, int n, const char *key)
-{
-	size_t kl = strlen(key);
-	int i;
-
-	for (i = 0; i < n; i++)
-		if (!strncmp(tok[i], key, kl) && tok[i][kl] == '=')
-			return tok[i] + kl + 1;
-	return NULL;
-}
-
 static void snap_bad(const char *line)
 {
 	if (!S.nbad++)
@@ -2797,17 +2752,17 @@ static int snap_read(void)
 			struct sgpu *g = &S.gpu[S.ngpu++];
 
 			g->id = (unsigned int)strtoul(tok[1], NULL, 10);
-			v = kv(tok, n, "cus");
+			v = gm_kv(tok, n, "cus");
 			g->cus = v ? (unsigned int)strtoul(v, NULL, 10) : 0;
 			if (!v)
 				snap_bad(line);
 		} else if (!strcmp(tok[0], "tenant") && S.nten < SMAX) {
 			struct sten *x = &S.ten[S.nten++];
-			const char *f = kv(tok, n, "fenced"),
-				   *mc = kv(tok, n, "max_cus"),
-				   *q = kv(tok, n, "quota"),
-				   *u = kv(tok, n, "used"),
-				   *nb = kv(tok, n, "buffers");
+			const char *f = gm_kv(tok, n, "fenced"),
+				   *mc = gm_kv(tok, n, "max_cus"),
+				   *q = gm_kv(tok, n, "quota"),
+				   *u = gm_kv(tok, n, "used"),
+				   *nb = gm_kv(tok, n, "buffers");
 
 			x->id = (unsigned int)strtoul(tok[1], NULL, 10);
 			if (!f || !mc || !q || !u || !nb) {
@@ -2822,17 +2777,17 @@ static int snap_read(void)
 		} else if (!strcmp(tok[0], "part") && n >= 3 &&
 			   S.npart < SMAX) {
 			struct spart *p = &S.part[S.npart++];
-			const char *fl = kv(tok, n, "flags"),
-				   *st = kv(tok, n, "state"),
-				   *ge = kv(tok, n, "gen"),
-				   *ac = kv(tok, n, "active"),
-				   *tg = kv(tok, n, "target");
+			const char *fl = gm_kv(tok, n, "flags"),
+				   *st = gm_kv(tok, n, "state"),
+				   *ge = gm_kv(tok, n, "gen"),
+				   *ac = gm_kv(tok, n, "active"),
+				   *tg = gm_kv(tok, n, "target");
 
 			p->t = (unsigned int)strtoul(tok[1], NULL, 10);
 			p->g = (unsigned int)strtoul(tok[2], NULL, 10);
 			if (!fl || !st || !ge || !ac || !tg ||
-			    parse_ranges(ac, p->act) ||
-			    parse_ranges(tg, p->tgt)) {
+			    gm_parse_ranges(ac, p->act) ||
+			    gm_parse_ranges(tg, p->tgt)) {
 				snap_bad(line);
 				S.npart--;
 				continue;
@@ -2842,9 +2797,9 @@ static int snap_read(void)
 			p->gen = strtoull(ge, NULL, 10);
 		} else if (!strcmp(tok[0], "buf") && S.nbuf < SMAX * 4) {
 			struct sbuf *b = &S.buf[S.nbuf++];
-			const char *o = kv(tok, n, "owner"),
-				   *sz = kv(tok, n, "size"),
-				   *gr = kv(tok, n, "grants");
+			const char *o = gm_kv(tok, n, "owner"),
+				   *sz = gm_kv(tok, n, "size"),
+				   *gr = gm_kv(tok, n, "grants");
 
 			b->id = (unsigned int)strtoul(tok[1], NULL, 10);
 			if (!o || !sz || !gr) {
@@ -2857,7 +2812,7 @@ static int snap_read(void)
 		} else if (!strcmp(tok[0], "grant") && n >= 3 &&
 			   S.ngrant < SMAX * 4) {
 			struct sgrant *g = &S.grant[S.ngrant++];
-			const char *a = kv(tok, n, "access");
+			const char *a = gm_kv(tok, n, "access");
 
 			g->buf = (unsigned int)strtoul(tok[1], NULL, 10);
 			g->t = (unsigned int)strtoul(tok[2], NULL, 10);
@@ -2967,7 +2922,7 @@ static int check_snapshot(void)
 			unsigned int b;
 
 			for (b = 0; b < g->cus; b++)
-				set_bit64(lim, b);
+				gm_set_bit64(lim, b);
 			if (!mask_subset(p->act, lim) ||
 			    !mask_subset(p->tgt, lim))
 				INV("part %u %u: CUs past the GPU's %u", p->t,
@@ -3341,19 +3296,11 @@ static void check_all(const char *when)
 
 /* ------------------------------------------------------------ sub-tests */
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static bool counters_at_baseline(char *why, size_t n)
 {
 	static const int leak[] = { C_TENANTS, C_BUFFERS, C_PAGES, C_PINNED,
 				    C_GRANTS,  C_PENDING, C_GPUS };
-	double end = now_s() + 5;
+	double end = gm_now_s() + 5;
 	unsigned int i;
 
 	for (;;) {
@@ -3372,7 +3319,7 @@ static bool counters_at_baseline(char *why, size_t n)
 			return true;
 		if (!why[0])
 			snprintf(why, n, "cannot read " DEBUGFS);
-		if (now_s() > end)
+		if (gm_now_s() > end)
 			return false;
 		usleep(100000);
 	}
@@ -3645,8 +3592,8 @@ static void test_armed_fetch(void)
 	usleep(50000);
 	T_EQ(gm_counter("pending_cmds"), pend0 + 1);
 	io_uring_queue_exit(&ring);
-	end = now_s() + 5;
-	while (gm_counter("pending_cmds") != pend0 && now_s() < end)
+	end = gm_now_s() + 5;
+	while (gm_counter("pending_cmds") != pend0 && gm_now_s() < end)
 		usleep(20000);
 	if (gm_counter("pending_cmds") != pend0) {
 		t_fail(__FILE__, __LINE__,
@@ -3665,8 +3612,8 @@ static void test_armed_fetch(void)
 	if (ret >= (int)sizeof(ev[0]))
 		T_EQ(ev[0].type, GPUMUX_EVENT_FENCED);
 	close(tfd);
-	end = now_s() + 5;
-	while (gm_counter("tenants") != base_ctr[C_TENANTS] && now_s() < end)
+	end = gm_now_s() + 5;
+	while (gm_counter("tenants") != base_ctr[C_TENANTS] && gm_now_s() < end)
 		usleep(20000);
 	T_EQ(gm_counter("tenants"), base_ctr[C_TENANTS]);
 	t_end();
@@ -3713,18 +3660,12 @@ static void cleanup(void)
 		     strerror((int)i));
 }
 
-static unsigned long env_ul(const char *name, unsigned long def)
-{
-	const char *v = getenv(name);
-
-	return v && *v ? strtoul(v, NULL, 0) : def;
-}
-
 int main(int argc, char **argv)
 {
-	unsigned long count = env_ul("GM_FUZZ_COUNT", DEFAULT_COUNT);
-	unsigned long max_secs = env_ul("GM_FUZZ_MAX_SECS", DEFAULT_MAX_SECS);
-	uint64_t seed = env_ul("GM_FUZZ_SEED", 0);
+	unsigned long count = gm_env_ul("GM_FUZZ_COUNT", DEFAULT_COUNT);
+	unsigned long max_secs =
+		gm_env_ul("GM_FUZZ_MAX_SECS", DEFAULT_MAX_SECS);
+	uint64_t seed = gm_env_ul("GM_FUZZ_SEED", 0);
 	unsigned long ncmd = 0, next_check = CHECK_EVERY, next_report;
 	struct sigaction sa = { 0 };
 	struct io_uring_params pr = { 0 };
@@ -3842,12 +3783,12 @@ int main(int argc, char **argv)
 	test_armed_fetch();
 
 	/* The run. */
-	t0 = now_s();
+	t0 = gm_now_s();
 	next_report = count / 10;
 	while (ncmd < count && !fatal_hang) {
 		unsigned int seg = rn(100), n, j;
 
-		if (now_s() - t0 > (double)max_secs)
+		if (gm_now_s() - t0 > (double)max_secs)
 			break;
 		if (seg < 42) {
 			n = chance(50) ? NSLOT : 1 + rn(NSLOT);
@@ -3884,11 +3825,11 @@ int main(int argc, char **argv)
 		}
 		if (ncmd >= next_report) {
 			printf("fuzz: %lu/%lu commands, %.1f s\n", ncmd, count,
-			       now_s() - t0);
+			       gm_now_s() - t0);
 			next_report += count / 10;
 		}
 	}
-	t1 = now_s();
+	t1 = gm_now_s();
 	if (!fatal_hang)
 		check_all("final check before cleanup");
 

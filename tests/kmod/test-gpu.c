@@ -11,7 +11,6 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#define __maybe_unused __attribute__((unused))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define for_each_path(p) \
 	for ((p) = GM_IOCTL; (p) <= GM_URING; (p) = (enum gm_path)((p) + 1))
@@ -19,113 +18,7 @@
 
 static int ctl;
 
-/* ---- helpers (kept local: see the report on shared helpers) -------------- */
-
-static __maybe_unused int list(int fd, unsigned int kind, void *buf,
-			       size_t esize, unsigned int cap,
-			       unsigned int start, unsigned int *total,
-			       enum gm_path p)
-{
-	struct gpumux_list l = {
-		.kind = kind,
-		.entry_size = esize,
-		.addr = (uintptr_t)buf,
-		.capacity = cap,
-		.start_id = start,
-	};
-	int ret = GM_CMD(fd, GPUMUX_CMD_LIST, &l, p);
-
-	if (ret < 0)
-		return ret;
-	if (total)
-		*total = l.total;
-	return (int)l.count;
-}
-
-static __maybe_unused int gpu_info(unsigned int id, struct gpumux_gpu_info *gi,
-				   enum gm_path p)
-{
-	int n = list(ctl, GPUMUX_LIST_GPUS, gi, sizeof(*gi), 1, id, NULL, p);
-
-	if (n < 0)
-		return n;
-	if (n == 0 || gi->gpu_id != id)
-		return -ENOENT;
-	return 0;
-}
-
-static __maybe_unused int get_info(int fd, struct gpumux_info *info,
-				   enum gm_path p)
-{
-	memset(info, 0, sizeof(*info));
-	return GM_CMD(fd, GPUMUX_CMD_GET_INFO, info, p);
-}
-
-/* The line of the debugfs state file that starts with @prefix. */
-static __maybe_unused int state_line(const char *prefix, char *buf, size_t len)
-{
-	FILE *f = fopen("/sys/kernel/debug/gpumux/state", "r");
-	char line[1024];
-	int ret = -ENOENT;
-
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, prefix, strlen(prefix))) {
-			size_t n = strcspn(line, "\n");
-
-			if (n >= len)
-				n = len - 1;
-			memcpy(buf, line, n);
-			buf[n] = 0;
-			ret = 0;
-			break;
-		}
-	}
-	fclose(f);
-	return ret;
-}
-
-static const char *const cnames[] = {
-	"tenants", "buffers", "pages",	      "pinned_bytes",
-	"grants",  "gpus",    "pending_cmds",
-};
-
-#define NR_CNT ARRAY_SIZE(cnames)
-
-static void counters_get(long long *v)
-{
-	size_t i;
-
-	for (i = 0; i < NR_CNT; i++)
-		v[i] = gm_counter(cnames[i]);
-}
-
-static void t_leaks(const long long *base)
-{
-	long long now[NR_CNT];
-	int tries;
-	size_t i;
-
-	t_begin("leaks");
-	if (base[0] < 0) {
-		t_skip("no /sys/kernel/debug/gpumux/counters");
-		t_end();
-		return;
-	}
-	for (tries = 0; tries < 50; tries++) {
-		counters_get(now);
-		if (!memcmp(now, base, sizeof(now)))
-			break;
-		usleep(100000);
-	}
-	for (i = 0; i < NR_CNT; i++)
-		if (now[i] != base[i])
-			t_fail(__FILE__, __LINE__,
-			       "counter %s = %lld, was %lld", cnames[i], now[i],
-			       base[i]);
-	t_end();
-}
+/* ---- helpers (the shared ones are in gmtest.c) --------------------------- */
 
 static void ident(char *buf, size_t len, const char *what, enum gm_path p)
 {
@@ -156,15 +49,15 @@ static void t_add_valid(enum gm_path p)
 	char want[256], line[1024], prefix[32];
 
 	t_begin("gpu_add/valid/%s", PN(p));
-	T_EQ(get_info(ctl, &before, p), 0);
+	T_EQ(gm_get_info(ctl, &before, p), 0);
 	fill_add(&a, 64, "valid", p);
 	a.vram_bytes = 12345ULL << 20;
 	a.gpu_id = 0xdeadbeef; /* an out field: whatever comes in */
 	T_EQ(gpu_add_raw(&a, p), 0);
 	T_ASSERT(a.gpu_id > 0 && a.gpu_id != 0xdeadbeef);
-	T_EQ(get_info(ctl, &after, p), 0);
+	T_EQ(gm_get_info(ctl, &after, p), 0);
 	T_EQ(after.nr_gpus, before.nr_gpus + 1);
-	T_EQ(gpu_info(a.gpu_id, &gi, p), 0);
+	T_EQ(gm_gpu_info(ctl, a.gpu_id, &gi, p), 0);
 	T_EQ(gi.gpu_id, a.gpu_id);
 	T_EQ(gi.cus, 64);
 	T_EQ(gi.vram_bytes, 12345ULL << 20);
@@ -174,14 +67,15 @@ static void t_add_valid(enum gm_path p)
 	snprintf(prefix, sizeof(prefix), "gpu %u ", a.gpu_id);
 	snprintf(want, sizeof(want), "gpu %u cus=64 vram=%llu ident=%s",
 		 a.gpu_id, 12345ULL << 20, a.ident);
-	if (state_line(prefix, line, sizeof(line)) == 0 && strcmp(line, want))
+	if (gm_state_line(prefix, line, sizeof(line)) == 0 &&
+	    strcmp(line, want))
 		t_fail(__FILE__, __LINE__, "state line '%s', want '%s'", line,
 		       want);
 	T_EQ(gm_gpu_remove(ctl, a.gpu_id, p), 0);
-	T_EQ(gpu_info(a.gpu_id, &gi, p), -ENOENT);
-	T_EQ(get_info(ctl, &after, p), 0);
+	T_EQ(gm_gpu_info(ctl, a.gpu_id, &gi, p), -ENOENT);
+	T_EQ(gm_get_info(ctl, &after, p), 0);
 	T_EQ(after.nr_gpus, before.nr_gpus);
-	T_EQ(state_line(prefix, line, sizeof(line)) == 0, 0);
+	T_EQ(gm_state_line(prefix, line, sizeof(line)) == 0, 0);
 	t_end();
 }
 
@@ -198,7 +92,7 @@ static void t_add_bounds(enum gm_path p)
 		t_begin("gpu_add/cus_%u/%s", ok_cus[i], PN(p));
 		fill_add(&a, ok_cus[i], "cus_ok", p);
 		T_EQ(gpu_add_raw(&a, p), 0);
-		T_EQ(gpu_info(a.gpu_id, &gi, p), 0);
+		T_EQ(gm_gpu_info(ctl, a.gpu_id, &gi, p), 0);
 		T_EQ(gi.cus, ok_cus[i]);
 		T_EQ(gm_gpu_remove(ctl, a.gpu_id, p), 0);
 		t_end();
@@ -240,7 +134,7 @@ static void t_add_ident(enum gm_path p)
 	T_EQ(strlen(a.ident), GPUMUX_IDENT_LEN - 1);
 	T_EQ(gpu_add_raw(&a, p), 0);
 	if (a.gpu_id) {
-		T_EQ(gpu_info(a.gpu_id, &gi, p), 0);
+		T_EQ(gm_gpu_info(ctl, a.gpu_id, &gi, p), 0);
 		T_EQ(memcmp(gi.ident, a.ident, GPUMUX_IDENT_LEN), 0);
 		T_EQ(gm_gpu_remove(ctl, a.gpu_id, p), 0);
 	}
@@ -315,7 +209,7 @@ static void t_add_enospc(enum gm_path p)
 	int ret = 0;
 
 	t_begin("gpu_add/enospc/%s", PN(p));
-	T_EQ(get_info(ctl, &info, p), 0);
+	T_EQ(gm_get_info(ctl, &info, p), 0);
 	T_ASSERT(info.max_gpus >= 1 && info.max_gpus <= GPUMUX_MAX_GPUS);
 	room = info.max_gpus - info.nr_gpus;
 	ids = calloc(room + 1, sizeof(*ids));
@@ -329,7 +223,7 @@ static void t_add_enospc(enum gm_path p)
 	}
 	T_EQ(n, room);
 	T_EQ(ret, -ENOSPC);
-	T_EQ(get_info(ctl, &info, p), 0);
+	T_EQ(gm_get_info(ctl, &info, p), 0);
 	T_EQ(info.nr_gpus, info.max_gpus);
 	for (i = 0; i < n; i++)
 		T_EQ(gm_gpu_remove(ctl, ids[i], p), 0);
@@ -366,16 +260,16 @@ static void t_gpu_from_tenant(enum gm_path p)
 	r.gpu_id = gpu;
 	if (tfd >= 0)
 		T_EQ(GM_CMD(tfd, GPUMUX_CMD_GPU_REMOVE, &r, p), -EPERM);
-	T_EQ(gpu_info(gpu, gi, p), 0);
+	T_EQ(gm_gpu_info(ctl, gpu, gi, p), 0);
 	t_end();
 
 	t_begin("list_gpus/from_tenant/%s", PN(p));
 	if (tfd >= 0) {
-		T_EQ(list(tfd, GPUMUX_LIST_GPUS, gi, sizeof(gi[0]), 4, 0, NULL,
-			  p),
+		T_EQ(gm_list(tfd, GPUMUX_LIST_GPUS, gi, sizeof(gi[0]), 4, 0,
+			     NULL, p),
 		     -EPERM);
-		T_EQ(list(tfd, GPUMUX_LIST_GPUS, gi, sizeof(gi[0]), 0, 0, NULL,
-			  p),
+		T_EQ(gm_list(tfd, GPUMUX_LIST_GPUS, gi, sizeof(gi[0]), 0, 0,
+			     NULL, p),
 		     -EPERM);
 	}
 	t_end();
@@ -418,7 +312,7 @@ static void t_remove_reserved(enum gm_path p)
 	T_EQ(GM_CMD(ctl, GPUMUX_CMD_GPU_REMOVE, &r, p), -EINVAL);
 	r.reserved = 0x80000000u;
 	T_EQ(GM_CMD(ctl, GPUMUX_CMD_GPU_REMOVE, &r, p), -EINVAL);
-	T_EQ(gpu_info(a.gpu_id, &gi, p), 0);
+	T_EQ(gm_gpu_info(ctl, a.gpu_id, &gi, p), 0);
 	T_EQ(gm_gpu_remove(ctl, a.gpu_id, p), 0);
 	t_end();
 }
@@ -441,7 +335,7 @@ static void t_remove_busy(enum gm_path p)
 			       0, &gen, p),
 	     0);
 	T_EQ(gm_gpu_remove(ctl, a.gpu_id, p), -EBUSY);
-	T_EQ(gpu_info(a.gpu_id, &gi, p), 0);
+	T_EQ(gm_gpu_info(ctl, a.gpu_id, &gi, p), 0);
 	t_end();
 
 	/* Released but not yet acknowledged: the tenant still holds them. */
@@ -461,7 +355,7 @@ static void t_remove_busy(enum gm_path p)
 	if (tfd >= 0)
 		T_EQ(GM_CMD(tfd, GPUMUX_CMD_PART_ACK, &ack, p), 0);
 	T_EQ(gm_gpu_remove(ctl, a.gpu_id, p), 0);
-	T_EQ(gpu_info(a.gpu_id, &gi, p), -ENOENT);
+	T_EQ(gm_gpu_info(ctl, a.gpu_id, &gi, p), -ENOENT);
 	if (tfd >= 0)
 		close(tfd);
 	t_end();
@@ -501,8 +395,8 @@ static void t_list(enum gm_path p)
 	}
 
 	t_begin("list_gpus/all/%s", PN(p));
-	n = list(ctl, GPUMUX_LIST_GPUS, gi, sizeof(gi[0]), NLIST + 64, 0,
-		 &total, p);
+	n = gm_list(ctl, GPUMUX_LIST_GPUS, gi, sizeof(gi[0]), NLIST + 64, 0,
+		    &total, p);
 	T_ASSERT(n >= NLIST);
 	T_EQ(total, n);
 	for (k = 1; k < (unsigned int)(n > 0 ? n : 0); k++)
@@ -520,8 +414,8 @@ static void t_list(enum gm_path p)
 
 	t_begin("list_gpus/count_only/%s", PN(p));
 	memset(&one, 0x5a, sizeof(one));
-	n = list(ctl, GPUMUX_LIST_GPUS, &one, sizeof(one), 0, ids[0], &total,
-		 p);
+	n = gm_list(ctl, GPUMUX_LIST_GPUS, &one, sizeof(one), 0, ids[0], &total,
+		    p);
 	T_EQ(n, 0);
 	T_ASSERT(total >= NLIST);
 	/* Nothing written with capacity 0. */
@@ -532,8 +426,8 @@ static void t_list(enum gm_path p)
 	start = ids[0];
 	found = 0;
 	for (k = 0; k < 16; k++) {
-		n = list(ctl, GPUMUX_LIST_GPUS, gi, sizeof(gi[0]), 2, start,
-			 &total, p);
+		n = gm_list(ctl, GPUMUX_LIST_GPUS, gi, sizeof(gi[0]), 2, start,
+			    &total, p);
 		T_ASSERT(n >= 0 && n <= 2);
 		if (n <= 0)
 			break;
@@ -550,15 +444,15 @@ static void t_list(enum gm_path p)
 	t_end();
 
 	t_begin("list_gpus/start_past_end/%s", PN(p));
-	n = list(ctl, GPUMUX_LIST_GPUS, gi, sizeof(gi[0]), 4, 0xffffffffu,
-		 &total, p);
+	n = gm_list(ctl, GPUMUX_LIST_GPUS, gi, sizeof(gi[0]), 4, 0xffffffffu,
+		    &total, p);
 	T_EQ(n, 0);
 	T_EQ(total, 0);
 	t_end();
 
 	t_begin("list_gpus/total_from_start/%s", PN(p));
-	n = list(ctl, GPUMUX_LIST_GPUS, gi, sizeof(gi[0]), 1, ids[NLIST - 1],
-		 &total, p);
+	n = gm_list(ctl, GPUMUX_LIST_GPUS, gi, sizeof(gi[0]), 1, ids[NLIST - 1],
+		    &total, p);
 	T_EQ(n, 1);
 	T_EQ(gi[0].gpu_id, ids[NLIST - 1]);
 	/* Ids are not promised to grow, so only ">= 1" is certain. */
@@ -566,26 +460,29 @@ static void t_list(enum gm_path p)
 	t_end();
 
 	t_begin("list_gpus/entry_size/%s", PN(p));
-	T_EQ(list(ctl, GPUMUX_LIST_GPUS, gi, sizeof(gi[0]) - 8, 4, 0, NULL, p),
+	T_EQ(gm_list(ctl, GPUMUX_LIST_GPUS, gi, sizeof(gi[0]) - 8, 4, 0, NULL,
+		     p),
 	     -EINVAL);
-	T_EQ(list(ctl, GPUMUX_LIST_GPUS, gi, sizeof(gi[0]) + 8, 4, 0, NULL, p),
+	T_EQ(gm_list(ctl, GPUMUX_LIST_GPUS, gi, sizeof(gi[0]) + 8, 4, 0, NULL,
+		     p),
 	     -EINVAL);
-	T_EQ(list(ctl, GPUMUX_LIST_GPUS, gi, 0, 4, 0, NULL, p), -EINVAL);
-	T_EQ(list(ctl, GPUMUX_LIST_GPUS, gi, sizeof(struct gpumux_tenant_info),
-		  4, 0, NULL, p),
+	T_EQ(gm_list(ctl, GPUMUX_LIST_GPUS, gi, 0, 4, 0, NULL, p), -EINVAL);
+	T_EQ(gm_list(ctl, GPUMUX_LIST_GPUS, gi,
+		     sizeof(struct gpumux_tenant_info), 4, 0, NULL, p),
 	     -EINVAL);
 	t_end();
 
 	t_begin("list_gpus/efault/%s", PN(p));
-	T_EQ(list(ctl, GPUMUX_LIST_GPUS, (void *)(uintptr_t)8, sizeof(gi[0]), 4,
-		  0, NULL, p),
+	T_EQ(gm_list(ctl, GPUMUX_LIST_GPUS, (void *)(uintptr_t)8, sizeof(gi[0]),
+		     4, 0, NULL, p),
 	     -EFAULT);
 	t_end();
 
 	t_begin("list/unknown_kind/%s", PN(p));
-	T_EQ(list(ctl, 0, gi, sizeof(gi[0]), 4, 0, NULL, p), -EINVAL);
-	T_EQ(list(ctl, 6, gi, sizeof(gi[0]), 4, 0, NULL, p), -EINVAL);
-	T_EQ(list(ctl, 0xffffffffu, gi, sizeof(gi[0]), 4, 0, NULL, p), -EINVAL);
+	T_EQ(gm_list(ctl, 0, gi, sizeof(gi[0]), 4, 0, NULL, p), -EINVAL);
+	T_EQ(gm_list(ctl, 6, gi, sizeof(gi[0]), 4, 0, NULL, p), -EINVAL);
+	T_EQ(gm_list(ctl, 0xffffffffu, gi, sizeof(gi[0]), 4, 0, NULL, p),
+	     -EINVAL);
 	t_end();
 
 	for (i = 0; i < 2; i++) {
@@ -628,19 +525,19 @@ static void t_cus_counts(enum gm_path p)
 	T_EQ(gm_part_set_range(ctl, tc, a.gpu_id, 10, 4, GPUMUX_PART_SHARED, 0,
 			       NULL, p),
 	     0);
-	T_EQ(gpu_info(a.gpu_id, &gi, p), 0);
+	T_EQ(gm_gpu_info(ctl, a.gpu_id, &gi, p), 0);
 	T_EQ(gi.cus_exclusive, 8);
 	/* 8-11 and 10-13: six distinct CUs. */
 	T_EQ(gi.cus_shared, 6);
 	if (fc >= 0)
 		close(fc);
-	T_EQ(gpu_info(a.gpu_id, &gi, p), 0);
+	T_EQ(gm_gpu_info(ctl, a.gpu_id, &gi, p), 0);
 	T_EQ(gi.cus_shared, 4);
 	if (fa >= 0)
 		close(fa);
 	if (fb >= 0)
 		close(fb);
-	T_EQ(gpu_info(a.gpu_id, &gi, p), 0);
+	T_EQ(gm_gpu_info(ctl, a.gpu_id, &gi, p), 0);
 	T_EQ(gi.cus_exclusive, 0);
 	T_EQ(gi.cus_shared, 0);
 	T_EQ(gm_gpu_remove(ctl, a.gpu_id, p), 0);
@@ -649,19 +546,14 @@ static void t_cus_counts(enum gm_path p)
 
 int main(void)
 {
-	long long base[NR_CNT];
+	long long base[GM_NR_CNT];
 	enum gm_path p;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	ctl = gm_open_control(0);
-	if (ctl < 0) {
-		t_begin("open/control");
-		t_fail(__FILE__, __LINE__, "open %s: %s", GPUMUX_DEVICE_PATH,
-		       strerror(-ctl));
-		t_end();
+	ctl = gm_t_open_control(0);
+	if (ctl < 0)
 		return 1;
-	}
-	counters_get(base);
+	gm_counters_get(base);
 	for_each_path(p) {
 		t_add_valid(p);
 		t_add_bounds(p);
@@ -677,7 +569,7 @@ int main(void)
 		t_list(p);
 		t_cus_counts(p);
 	}
-	t_leaks(base);
+	gm_t_leaks(base);
 	close(ctl);
 	return t_status();
 }

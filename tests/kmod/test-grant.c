@@ -20,8 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define __maybe_unused __attribute__((unused))
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define for_each_path(p) \
 	for ((p) = GM_IOCTL; (p) <= GM_URING; (p) = (enum gm_path)((p) + 1))
 #define PN(p) gm_path_name[p]
@@ -30,95 +28,7 @@
 
 static int ctl;
 
-/* ---- helpers (kept local: see the report on shared helpers) -------------- */
-
-static __maybe_unused int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static __maybe_unused int wait_event(int fd, unsigned int type,
-				     unsigned int tenant, int ms,
-				     struct gpumux_event *out)
-{
-	int64_t end = now_ns() + ms * 1000000LL;
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	struct gpumux_event ev;
-	ssize_t n;
-
-	for (;;) {
-		int64_t left = (end - now_ns()) / 1000000;
-
-		if (left < 0)
-			return -ETIMEDOUT;
-		if (poll(&pfd, 1, (int)left) <= 0 || !(pfd.revents & POLLIN))
-			continue;
-		n = read(fd, &ev, sizeof(ev));
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n != sizeof(ev))
-			return -EIO;
-		if (ev.type == type && (!tenant || ev.tenant_id == tenant)) {
-			if (out)
-				*out = ev;
-			return 0;
-		}
-	}
-}
-
-static __maybe_unused int drain(int fd)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	struct gpumux_event ev[64];
-	int n = 0;
-	ssize_t r;
-
-	while (poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN)) {
-		r = read(fd, ev, sizeof(ev));
-		if (r <= 0)
-			break;
-		n += r / sizeof(ev[0]);
-	}
-	return n;
-}
-
-static __maybe_unused int list(int fd, unsigned int kind, void *buf,
-			       size_t esize, unsigned int cap,
-			       unsigned int start, unsigned int *total,
-			       enum gm_path p)
-{
-	struct gpumux_list l = {
-		.kind = kind,
-		.entry_size = esize,
-		.addr = (uintptr_t)buf,
-		.capacity = cap,
-		.start_id = start,
-	};
-	int ret = GM_CMD(fd, GPUMUX_CMD_LIST, &l, p);
-
-	if (ret < 0)
-		return ret;
-	if (total)
-		*total = l.total;
-	return (int)l.count;
-}
-
-static __maybe_unused int buf_info(int fd, unsigned int id,
-				   struct gpumux_buf_info *bi, enum gm_path p)
-{
-	int n = list(fd, GPUMUX_LIST_BUFFERS, bi, sizeof(*bi), 1, id, NULL, p);
-
-	if (n < 0)
-		return n;
-	if (n == 0 || bi->buf_id != id)
-		return -ENOENT;
-	return 0;
-}
+/* ---- helpers (the shared ones are in gmtest.c) --------------------------- */
 
 /* The grant of @buf to @tenant as @fd lists it; -ENOENT if none. */
 static int grant_info(int fd, unsigned int buf, unsigned int tenant,
@@ -127,7 +37,8 @@ static int grant_info(int fd, unsigned int buf, unsigned int tenant,
 	struct gpumux_grant_info all[64];
 	int n, i;
 
-	n = list(fd, GPUMUX_LIST_GRANTS, all, sizeof(all[0]), 64, buf, NULL, p);
+	n = gm_list(fd, GPUMUX_LIST_GRANTS, all, sizeof(all[0]), 64, buf, NULL,
+		    p);
 	if (n < 0)
 		return n;
 	for (i = 0; i < n; i++) {
@@ -139,56 +50,16 @@ static int grant_info(int fd, unsigned int buf, unsigned int tenant,
 	return -ENOENT;
 }
 
-static __maybe_unused int state_line(const char *prefix, char *buf, size_t len)
-{
-	FILE *f = fopen("/sys/kernel/debug/gpumux/state", "r");
-	char line[1024];
-	int ret = -ENOENT;
-
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, prefix, strlen(prefix))) {
-			size_t n = strcspn(line, "\n");
-
-			if (n >= len)
-				n = len - 1;
-			memcpy(buf, line, n);
-			buf[n] = 0;
-			ret = 0;
-			break;
-		}
-	}
-	fclose(f);
-	return ret;
-}
-
-static const char *const cnames[] = {
-	"tenants", "buffers", "pages",	      "pinned_bytes",
-	"grants",  "gpus",    "pending_cmds",
-};
-
-#define NR_CNT ARRAY_SIZE(cnames)
-#define C_GRANTS 4
-
-static void counters_get(long long *v)
-{
-	size_t i;
-
-	for (i = 0; i < NR_CNT; i++)
-		v[i] = gm_counter(cnames[i]);
-}
-
 /* Wait up to 2 s for the counters to be back to @base. */
 static int counters_back(const long long *base)
 {
-	long long now[NR_CNT];
+	long long now[GM_NR_CNT];
 	int tries;
 
 	if (base[0] < 0)
 		return 1;
 	for (tries = 0; tries < 40; tries++) {
-		counters_get(now);
+		gm_counters_get(now);
 		if (!memcmp(now, base, sizeof(now)))
 			return 1;
 		usleep(50000);
@@ -198,7 +69,7 @@ static int counters_back(const long long *base)
 
 static void t_leaks(const long long *base)
 {
-	long long now[NR_CNT];
+	long long now[GM_NR_CNT];
 	size_t i;
 
 	t_begin("leaks");
@@ -208,12 +79,12 @@ static void t_leaks(const long long *base)
 		return;
 	}
 	counters_back(base);
-	counters_get(now);
-	for (i = 0; i < NR_CNT; i++)
+	gm_counters_get(now);
+	for (i = 0; i < GM_NR_CNT; i++)
 		if (now[i] != base[i])
 			t_fail(__FILE__, __LINE__,
-			       "counter %s = %lld, was %lld", cnames[i], now[i],
-			       base[i]);
+			       "counter %s = %lld, was %lld",
+			       gm_counter_names[i], now[i], base[i]);
 	t_end();
 }
 
@@ -234,11 +105,6 @@ static int grant_revoke(unsigned int buf, unsigned int tenant, enum gm_path p)
 	struct gpumux_grant_revoke r = { .buf_id = buf, .tenant_id = tenant };
 
 	return GM_CMD(ctl, GPUMUX_CMD_GRANT_REVOKE, &r, p);
-}
-
-static void *map(int fd, size_t len, int prot, uint64_t off)
-{
-	return mmap(NULL, len, prot, MAP_SHARED, fd, (off_t)off);
 }
 
 /* ---- touching memory that may fault -------------------------------------- */
@@ -317,7 +183,7 @@ static int fx_setup(struct fx *f, enum gm_path p)
 		t_fail(__FILE__, __LINE__, "buf_alloc failed");
 		return 0;
 	}
-	f->own = map(f->fd[0], f->size, PROT_READ | PROT_WRITE, f->off);
+	f->own = gm_map(f->fd[0], f->size, PROT_READ | PROT_WRITE, f->off);
 	if (f->own == MAP_FAILED) {
 		t_fail(__FILE__, __LINE__, "owner mmap: %s", strerror(errno));
 		return 0;
@@ -336,14 +202,14 @@ static void fx_teardown(struct fx *f)
 	for (i = 0; i < 3; i++)
 		if (f->fd[i] >= 0)
 			close(f->fd[i]);
-	drain(ctl);
+	gm_drain(ctl);
 }
 
 /* ---- read-only ----------------------------------------------------------- */
 
 static void t_ro(enum gm_path p)
 {
-	long long c0[NR_CNT], c1[NR_CNT];
+	long long c0[GM_NR_CNT], c1[GM_NR_CNT];
 	struct gpumux_grant_info gi;
 	struct gpumux_buf_info bi;
 	struct gpumux_event ev;
@@ -358,19 +224,19 @@ static void t_ro(enum gm_path p)
 		t_end();
 		return;
 	}
-	counters_get(c0);
-	drain(f.fd[1]);
+	gm_counters_get(c0);
+	gm_drain(f.fd[1]);
 	T_EQ(grant(f.buf, f.tid[1], GPUMUX_ACCESS_RO, p), 0);
-	T_EQ(wait_event(f.fd[1], GPUMUX_EVENT_GRANT_ADDED, 0, 5000, &ev), 0);
+	T_EQ(gm_wait_event(f.fd[1], GPUMUX_EVENT_GRANT_ADDED, 0, 5000, &ev), 0);
 	T_EQ(ev.buf_id, f.buf);
 	T_EQ(ev.arg, GPUMUX_ACCESS_RO);
 	/* The grantee lists it, with its own access. */
-	T_EQ(buf_info(f.fd[1], f.buf, &bi, p), 0);
+	T_EQ(gm_buf_info(f.fd[1], f.buf, &bi, p), 0);
 	T_EQ(bi.owner_id, f.tid[0]);
 	T_EQ(bi.size, f.size);
 	T_EQ(bi.mmap_offset, f.off);
 	T_EQ(bi.access, GPUMUX_ACCESS_RO);
-	T_EQ(buf_info(f.fd[0], f.buf, &bi, p), 0);
+	T_EQ(gm_buf_info(f.fd[0], f.buf, &bi, p), 0);
 	T_EQ(bi.nr_grants, 1);
 	T_EQ(bi.access, GPUMUX_ACCESS_RW);
 	T_EQ(grant_info(f.fd[1], f.buf, f.tid[1], &gi, p), 0);
@@ -378,23 +244,24 @@ static void t_ro(enum gm_path p)
 	T_EQ(gi.access, GPUMUX_ACCESS_RO);
 	T_EQ(grant_info(ctl, f.buf, f.tid[1], &gi, p), 0);
 	/* A third tenant sees neither the buffer nor the grant. */
-	T_EQ(buf_info(f.fd[2], f.buf, &bi, p), -ENOENT);
+	T_EQ(gm_buf_info(f.fd[2], f.buf, &bi, p), -ENOENT);
 	T_EQ(grant_info(f.fd[2], f.buf, f.tid[1], &gi, p), -ENOENT);
 	if (c0[0] >= 0) {
-		counters_get(c1);
-		T_EQ(c1[C_GRANTS], c0[C_GRANTS] + 1);
+		gm_counters_get(c1);
+		T_EQ(c1[GM_C_GRANTS], c0[GM_C_GRANTS] + 1);
 	}
 	snprintf(prefix, sizeof(prefix), "grant %u %u ", f.buf, f.tid[1]);
 	snprintf(want, sizeof(want), "grant %u %u access=ro", f.buf, f.tid[1]);
-	if (state_line(prefix, line, sizeof(line)) == 0 && strcmp(line, want))
+	if (gm_state_line(prefix, line, sizeof(line)) == 0 &&
+	    strcmp(line, want))
 		t_fail(__FILE__, __LINE__, "state '%s', want '%s'", line, want);
 	snprintf(prefix, sizeof(prefix), "buf %u ", f.buf);
-	if (state_line(prefix, line, sizeof(line)) == 0)
+	if (gm_state_line(prefix, line, sizeof(line)) == 0)
 		T_ASSERT(strstr(line, " grants=1") != NULL);
 	t_end();
 
 	t_begin("grant/ro_map_read/%s", PN(p));
-	m = map(f.fd[1], f.size, PROT_READ, f.off);
+	m = gm_map(f.fd[1], f.size, PROT_READ, f.off);
 	T_ASSERT(m != MAP_FAILED);
 	if (m != MAP_FAILED) {
 		T_EQ(m[0], 0x11);
@@ -404,13 +271,13 @@ static void t_ro(enum gm_path p)
 	t_end();
 
 	t_begin("grant/ro_map_write_refused/%s", PN(p));
-	w = map(f.fd[1], f.size, PROT_READ | PROT_WRITE, f.off);
+	w = gm_map(f.fd[1], f.size, PROT_READ | PROT_WRITE, f.off);
 	T_ASSERT(w == MAP_FAILED);
 	if (w != MAP_FAILED)
 		munmap(w, f.size);
 	else
 		T_ASSERT(errno == EACCES || errno == EPERM);
-	w = map(f.fd[1], f.size, PROT_WRITE, f.off);
+	w = gm_map(f.fd[1], f.size, PROT_WRITE, f.off);
 	T_ASSERT(w == MAP_FAILED);
 	if (w != MAP_FAILED)
 		munmap(w, f.size);
@@ -427,19 +294,19 @@ static void t_ro(enum gm_path p)
 	t_end();
 
 	t_begin("grant/rw_upgrade/%s", PN(p));
-	drain(f.fd[1]);
+	gm_drain(f.fd[1]);
 	T_EQ(grant(f.buf, f.tid[1], GPUMUX_ACCESS_RW, p), 0);
-	T_EQ(buf_info(f.fd[1], f.buf, &bi, p), 0);
+	T_EQ(gm_buf_info(f.fd[1], f.buf, &bi, p), 0);
 	T_EQ(bi.access, GPUMUX_ACCESS_RW);
 	T_EQ(grant_info(ctl, f.buf, f.tid[1], &gi, p), 0);
 	T_EQ(gi.access, GPUMUX_ACCESS_RW);
 	/* Still one grant, not two. */
-	T_EQ(buf_info(f.fd[0], f.buf, &bi, p), 0);
+	T_EQ(gm_buf_info(f.fd[0], f.buf, &bi, p), 0);
 	T_EQ(bi.nr_grants, 1);
 	/* The read-only mapping made before stays read-only. */
 	if (m != MAP_FAILED)
 		T_EQ(mprotect(m, f.size, PROT_READ | PROT_WRITE), -1);
-	w = map(f.fd[1], f.size, PROT_READ | PROT_WRITE, f.off);
+	w = gm_map(f.fd[1], f.size, PROT_READ | PROT_WRITE, f.off);
 	T_ASSERT(w != MAP_FAILED);
 	if (w != MAP_FAILED) {
 		((unsigned char *)w)[7] = 0x77;
@@ -457,7 +324,7 @@ static void t_ro(enum gm_path p)
 
 static void t_rw_revoke(enum gm_path p)
 {
-	long long c0[NR_CNT];
+	long long c0[GM_NR_CNT];
 	struct gpumux_grant_info gi;
 	struct gpumux_buf_info bi;
 	struct gpumux_event ev;
@@ -470,14 +337,14 @@ static void t_rw_revoke(enum gm_path p)
 		t_end();
 		return;
 	}
-	counters_get(c0);
+	gm_counters_get(c0);
 	T_EQ(grant(f.buf, f.tid[1], GPUMUX_ACCESS_RW, p), 0);
 	T_EQ(grant(f.buf, f.tid[2], GPUMUX_ACCESS_RO, p), 0);
-	T_EQ(wait_event(f.fd[1], GPUMUX_EVENT_GRANT_ADDED, 0, 5000, &ev), 0);
+	T_EQ(gm_wait_event(f.fd[1], GPUMUX_EVENT_GRANT_ADDED, 0, 5000, &ev), 0);
 	T_EQ(ev.buf_id, f.buf);
 	T_EQ(ev.arg, GPUMUX_ACCESS_RW);
-	b = map(f.fd[1], f.size, PROT_READ | PROT_WRITE, f.off);
-	c = map(f.fd[2], f.size, PROT_READ, f.off);
+	b = gm_map(f.fd[1], f.size, PROT_READ | PROT_WRITE, f.off);
+	c = gm_map(f.fd[2], f.size, PROT_READ, f.off);
 	T_ASSERT(b != MAP_FAILED && c != MAP_FAILED);
 	if (b == MAP_FAILED || c == MAP_FAILED) {
 		fx_teardown(&f);
@@ -490,19 +357,20 @@ static void t_rw_revoke(enum gm_path p)
 	T_EQ(c[1], 0xb1);
 	f.own[2] = 0xa2;
 	T_EQ(b[2], 0xa2);
-	T_EQ(buf_info(f.fd[0], f.buf, &bi, p), 0);
+	T_EQ(gm_buf_info(f.fd[0], f.buf, &bi, p), 0);
 	T_EQ(bi.nr_grants, 2);
 	t_end();
 
 	t_begin("grant_revoke/valid/%s", PN(p));
-	drain(f.fd[1]);
+	gm_drain(f.fd[1]);
 	T_EQ(grant_revoke(f.buf, f.tid[1], p), 0);
-	T_EQ(wait_event(f.fd[1], GPUMUX_EVENT_GRANT_REVOKED, 0, 5000, &ev), 0);
+	T_EQ(gm_wait_event(f.fd[1], GPUMUX_EVENT_GRANT_REVOKED, 0, 5000, &ev),
+	     0);
 	T_EQ(ev.buf_id, f.buf);
 	T_EQ(grant_info(ctl, f.buf, f.tid[1], &gi, p), -ENOENT);
 	T_EQ(grant_info(f.fd[1], f.buf, f.tid[1], &gi, p), -ENOENT);
-	T_EQ(buf_info(f.fd[1], f.buf, &bi, p), -ENOENT);
-	T_EQ(buf_info(f.fd[0], f.buf, &bi, p), 0);
+	T_EQ(gm_buf_info(f.fd[1], f.buf, &bi, p), -ENOENT);
+	T_EQ(gm_buf_info(f.fd[0], f.buf, &bi, p), 0);
 	T_EQ(bi.nr_grants, 1);
 	t_end();
 
@@ -522,7 +390,7 @@ static void t_rw_revoke(enum gm_path p)
 
 	t_begin("grant_revoke/no_new_mapping/%s", PN(p));
 	{
-		void *w = map(f.fd[1], f.size, PROT_READ, f.off);
+		void *w = gm_map(f.fd[1], f.size, PROT_READ, f.off);
 
 		T_ASSERT(w == MAP_FAILED);
 		if (w != MAP_FAILED)
@@ -569,7 +437,7 @@ static void t_invalid(enum gm_path p)
 	t_begin("grant/unknown_access/%s", PN(p));
 	T_EQ(grant(f.buf, f.tid[1], 2, p), -EINVAL);
 	T_EQ(grant(f.buf, f.tid[1], 0xffffffffu, p), -EINVAL);
-	T_EQ(buf_info(f.fd[1], f.buf, &bi, p), -ENOENT);
+	T_EQ(gm_buf_info(f.fd[1], f.buf, &bi, p), -ENOENT);
 	t_end();
 
 	t_begin("grant/reserved/%s", PN(p));
@@ -580,7 +448,7 @@ static void t_invalid(enum gm_path p)
 	T_EQ(GM_CMD(ctl, GPUMUX_CMD_GRANT, &g, p), -EINVAL);
 	g.reserved = 1U << 31;
 	T_EQ(GM_CMD(ctl, GPUMUX_CMD_GRANT, &g, p), -EINVAL);
-	T_EQ(buf_info(f.fd[1], f.buf, &bi, p), -ENOENT);
+	T_EQ(gm_buf_info(f.fd[1], f.buf, &bi, p), -ENOENT);
 	t_end();
 
 	t_begin("grant/unknown_buffer/%s", PN(p));
@@ -605,7 +473,7 @@ static void t_invalid(enum gm_path p)
 	fe.tenant_id = f.tid[1];
 	T_EQ(GM_CMD(ctl, GPUMUX_CMD_TENANT_FENCE, &fe, p), 0);
 	T_EQ(grant(f.buf, f.tid[1], GPUMUX_ACCESS_RO, p), -EPERM);
-	T_EQ(buf_info(f.fd[1], f.buf, &bi, p), -ENOENT);
+	T_EQ(gm_buf_info(f.fd[1], f.buf, &bi, p), -ENOENT);
 	fe.flags = GPUMUX_FENCE_CLEAR;
 	T_EQ(GM_CMD(ctl, GPUMUX_CMD_TENANT_FENCE, &fe, p), 0);
 	t_end();
@@ -614,7 +482,7 @@ static void t_invalid(enum gm_path p)
 	g.reserved = 0;
 	T_EQ(GM_CMD(f.fd[0], GPUMUX_CMD_GRANT, &g, p), -EPERM);
 	T_EQ(GM_CMD(f.fd[1], GPUMUX_CMD_GRANT, &g, p), -EPERM);
-	T_EQ(buf_info(f.fd[1], f.buf, &bi, p), -ENOENT);
+	T_EQ(gm_buf_info(f.fd[1], f.buf, &bi, p), -ENOENT);
 	t_end();
 
 	t_begin("grant_revoke/from_tenant/%s", PN(p));
@@ -623,7 +491,7 @@ static void t_invalid(enum gm_path p)
 	r.tenant_id = f.tid[1];
 	T_EQ(GM_CMD(f.fd[0], GPUMUX_CMD_GRANT_REVOKE, &r, p), -EPERM);
 	T_EQ(GM_CMD(f.fd[1], GPUMUX_CMD_GRANT_REVOKE, &r, p), -EPERM);
-	T_EQ(buf_info(f.fd[1], f.buf, &bi, p), 0);
+	T_EQ(gm_buf_info(f.fd[1], f.buf, &bi, p), 0);
 	t_end();
 
 	t_begin("grant_revoke/enoent/%s", PN(p));
@@ -633,24 +501,24 @@ static void t_invalid(enum gm_path p)
 	T_EQ(grant_revoke(0xffffffffu, f.tid[1], p), -ENOENT);
 	T_EQ(grant_revoke(f.buf, 0, p), -ENOENT);
 	T_EQ(grant_revoke(f.buf, 0xffffffffu, p), -ENOENT);
-	T_EQ(buf_info(f.fd[1], f.buf, &bi, p), 0);
+	T_EQ(gm_buf_info(f.fd[1], f.buf, &bi, p), 0);
 	t_end();
 
 	t_begin("list_grants/entry_size/%s", PN(p));
 	{
 		struct gpumux_grant_info gi[2];
 
-		T_EQ(list(ctl, GPUMUX_LIST_GRANTS, gi, sizeof(gi[0]) - 8, 2, 0,
-			  NULL, p),
+		T_EQ(gm_list(ctl, GPUMUX_LIST_GRANTS, gi, sizeof(gi[0]) - 8, 2,
+			     0, NULL, p),
 		     -EINVAL);
-		T_EQ(list(f.fd[1], GPUMUX_LIST_GRANTS, gi, sizeof(gi[0]) + 8, 2,
-			  0, NULL, p),
+		T_EQ(gm_list(f.fd[1], GPUMUX_LIST_GRANTS, gi, sizeof(gi[0]) + 8,
+			     2, 0, NULL, p),
 		     -EINVAL);
-		T_EQ(list(ctl, GPUMUX_LIST_GRANTS, gi, sizeof(gi[0]), 2, f.buf,
-			  NULL, p),
+		T_EQ(gm_list(ctl, GPUMUX_LIST_GRANTS, gi, sizeof(gi[0]), 2,
+			     f.buf, NULL, p),
 		     1);
-		T_EQ(list(f.fd[1], GPUMUX_LIST_GRANTS, (void *)(uintptr_t)8,
-			  sizeof(gi[0]), 2, 0, NULL, p),
+		T_EQ(gm_list(f.fd[1], GPUMUX_LIST_GRANTS, (void *)(uintptr_t)8,
+			     sizeof(gi[0]), 2, 0, NULL, p),
 		     -EFAULT);
 	}
 	t_end();
@@ -663,21 +531,21 @@ static void t_invalid(enum gm_path p)
 /* The owner frees the buffer: the grant ends, the grantee's pages stay. */
 static void t_owner_free(enum gm_path p)
 {
-	long long c0[NR_CNT];
+	long long c0[GM_NR_CNT];
 	struct gpumux_grant_info gi;
 	struct gpumux_event ev;
 	unsigned char *b, v = 0;
 	struct fx f;
 
 	t_begin("grant/owner_free_mapping_stays/%s", PN(p));
-	counters_get(c0);
+	gm_counters_get(c0);
 	if (!fx_setup(&f, p)) {
 		fx_teardown(&f);
 		t_end();
 		return;
 	}
 	T_EQ(grant(f.buf, f.tid[1], GPUMUX_ACCESS_RW, p), 0);
-	b = map(f.fd[1], f.size, PROT_READ | PROT_WRITE, f.off);
+	b = gm_map(f.fd[1], f.size, PROT_READ | PROT_WRITE, f.off);
 	T_ASSERT(b != MAP_FAILED);
 	if (b == MAP_FAILED) {
 		fx_teardown(&f);
@@ -686,9 +554,10 @@ static void t_owner_free(enum gm_path p)
 	}
 	munmap(f.own, f.size);
 	f.own = MAP_FAILED;
-	drain(f.fd[1]);
+	gm_drain(f.fd[1]);
 	T_EQ(gm_buf_free(f.fd[0], f.buf, p), 0);
-	T_EQ(wait_event(f.fd[1], GPUMUX_EVENT_GRANT_REVOKED, 0, 5000, &ev), 0);
+	T_EQ(gm_wait_event(f.fd[1], GPUMUX_EVENT_GRANT_REVOKED, 0, 5000, &ev),
+	     0);
 	T_EQ(ev.buf_id, f.buf);
 	T_EQ(grant_info(ctl, f.buf, f.tid[1], &gi, p), -ENOENT);
 	T_EQ(touch(b + 5, 0, &v), 0);
@@ -703,20 +572,20 @@ static void t_owner_free(enum gm_path p)
 /* The owner goes away; the grantee's mapping outlives it. */
 static void t_owner_gone(enum gm_path p)
 {
-	long long c0[NR_CNT];
+	long long c0[GM_NR_CNT];
 	struct gpumux_event ev;
 	unsigned char *b, v = 0;
 	struct fx f;
 
 	t_begin("grant/owner_gone_mapping_stays/%s", PN(p));
-	counters_get(c0);
+	gm_counters_get(c0);
 	if (!fx_setup(&f, p)) {
 		fx_teardown(&f);
 		t_end();
 		return;
 	}
 	T_EQ(grant(f.buf, f.tid[1], GPUMUX_ACCESS_RO, p), 0);
-	b = map(f.fd[1], f.size, PROT_READ, f.off);
+	b = gm_map(f.fd[1], f.size, PROT_READ, f.off);
 	T_ASSERT(b != MAP_FAILED);
 	if (b == MAP_FAILED) {
 		fx_teardown(&f);
@@ -725,10 +594,11 @@ static void t_owner_gone(enum gm_path p)
 	}
 	munmap(f.own, f.size);
 	f.own = MAP_FAILED;
-	drain(ctl);
+	gm_drain(ctl);
 	close(f.fd[0]);
 	f.fd[0] = -1;
-	T_EQ(wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, f.tid[0], 5000, &ev), 0);
+	T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, f.tid[0], 5000, &ev),
+	     0);
 	T_EQ(touch(b + PG, 0, &v), 0);
 	T_EQ(v, 0x11);
 	munmap(b, f.size);
@@ -752,12 +622,13 @@ static void t_grantee_gone(enum gm_path p)
 		return;
 	}
 	T_EQ(grant(f.buf, f.tid[1], GPUMUX_ACCESS_RW, p), 0);
-	drain(ctl);
+	gm_drain(ctl);
 	close(f.fd[1]);
 	f.fd[1] = -1;
-	T_EQ(wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, f.tid[1], 5000, &ev), 0);
+	T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, f.tid[1], 5000, &ev),
+	     0);
 	T_EQ(grant_info(ctl, f.buf, f.tid[1], &gi, p), -ENOENT);
-	T_EQ(buf_info(f.fd[0], f.buf, &bi, p), 0);
+	T_EQ(gm_buf_info(f.fd[0], f.buf, &bi, p), 0);
 	T_EQ(bi.nr_grants, 0);
 	T_EQ(grant_revoke(f.buf, f.tid[1], p), -ENOENT);
 	fx_teardown(&f);
@@ -766,19 +637,14 @@ static void t_grantee_gone(enum gm_path p)
 
 int main(void)
 {
-	long long base[NR_CNT];
+	long long base[GM_NR_CNT];
 	enum gm_path p;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	ctl = gm_open_control(O_NONBLOCK);
-	if (ctl < 0) {
-		t_begin("open/control");
-		t_fail(__FILE__, __LINE__, "open %s: %s", GPUMUX_DEVICE_PATH,
-		       strerror(-ctl));
-		t_end();
+	ctl = gm_t_open_control(O_NONBLOCK);
+	if (ctl < 0)
 		return 1;
-	}
-	counters_get(base);
+	gm_counters_get(base);
 	for_each_path(p) {
 		t_ro(p);
 		t_rw_revoke(p);

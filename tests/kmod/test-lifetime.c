@@ -24,8 +24,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define __maybe_unused __attribute__((unused))
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define for_each_path(p) \
 	for ((p) = GM_IOCTL; (p) <= GM_URING; (p) = (enum gm_path)((p) + 1))
 #define PN(p) gm_path_name[p]
@@ -36,112 +34,7 @@
 
 static int ctl; /* O_NONBLOCK */
 
-/* ---- helpers (kept local: see the report on shared helpers) -------------- */
-
-static __maybe_unused int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static __maybe_unused int wait_event(int fd, unsigned int type,
-				     unsigned int tenant, int ms,
-				     struct gpumux_event *out)
-{
-	int64_t end = now_ns() + ms * 1000000LL;
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	struct gpumux_event ev;
-	ssize_t n;
-
-	for (;;) {
-		int64_t left = (end - now_ns()) / 1000000;
-
-		if (left < 0)
-			return -ETIMEDOUT;
-		if (poll(&pfd, 1, (int)left) <= 0 || !(pfd.revents & POLLIN))
-			continue;
-		n = read(fd, &ev, sizeof(ev));
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n != sizeof(ev))
-			return -EIO;
-		if (ev.type == type && (!tenant || ev.tenant_id == tenant)) {
-			if (out)
-				*out = ev;
-			return 0;
-		}
-	}
-}
-
-static __maybe_unused int drain(int fd)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	struct gpumux_event ev[64];
-	int n = 0;
-	ssize_t r;
-
-	while (poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN)) {
-		r = read(fd, ev, sizeof(ev));
-		if (r <= 0)
-			break;
-		n += r / sizeof(ev[0]);
-	}
-	return n;
-}
-
-static __maybe_unused int list(int fd, unsigned int kind, void *buf,
-			       size_t esize, unsigned int cap,
-			       unsigned int start, unsigned int *total,
-			       enum gm_path p)
-{
-	struct gpumux_list l = {
-		.kind = kind,
-		.entry_size = esize,
-		.addr = (uintptr_t)buf,
-		.capacity = cap,
-		.start_id = start,
-	};
-	int ret = GM_CMD(fd, GPUMUX_CMD_LIST, &l, p);
-
-	if (ret < 0)
-		return ret;
-	if (total)
-		*total = l.total;
-	return (int)l.count;
-}
-
-static __maybe_unused int tenant_info(int fd, unsigned int id,
-				      struct gpumux_tenant_info *ti,
-				      enum gm_path p)
-{
-	int n = list(fd, GPUMUX_LIST_TENANTS, ti, sizeof(*ti), 1, id, NULL, p);
-
-	if (n < 0)
-		return n;
-	if (n == 0 || ti->tenant_id != id)
-		return -ENOENT;
-	return 0;
-}
-
-static const char *const cnames[] = {
-	"tenants", "buffers", "pages",	      "pinned_bytes",
-	"grants",  "gpus",    "pending_cmds",
-};
-
-#define NR_CNT ARRAY_SIZE(cnames)
-#define C_PENDING 6
-
-static void counters_get(long long *v)
-{
-	size_t i;
-
-	for (i = 0; i < NR_CNT; i++)
-		v[i] = gm_counter(cnames[i]);
-}
+/* ---- helpers (the shared ones are in gmtest.c) --------------------------- */
 
 /*
  * Wait up to @ms for every counter to be back to @base; on failure, fail
@@ -149,23 +42,23 @@ static void counters_get(long long *v)
  */
 static void expect_counters(const long long *base, int ms, const char *when)
 {
-	long long now[NR_CNT];
-	int64_t end = now_ns() + ms * 1000000LL;
+	long long now[GM_NR_CNT];
+	int64_t end = gm_now_ns() + ms * 1000000LL;
 	size_t i;
 
 	if (base[0] < 0)
 		return;
 	for (;;) {
-		counters_get(now);
-		if (!memcmp(now, base, sizeof(now)) || now_ns() > end)
+		gm_counters_get(now);
+		if (!memcmp(now, base, sizeof(now)) || gm_now_ns() > end)
 			break;
 		usleep(20000);
 	}
-	for (i = 0; i < NR_CNT; i++)
+	for (i = 0; i < GM_NR_CNT; i++)
 		if (now[i] != base[i])
 			t_fail(__FILE__, __LINE__,
 			       "%s: counter %s = %lld, was %lld", when,
-			       cnames[i], now[i], base[i]);
+			       gm_counter_names[i], now[i], base[i]);
 }
 
 static void t_leaks(const long long *base)
@@ -184,7 +77,7 @@ static void t_leaks(const long long *base)
  */
 static int wait_child(pid_t pid, int ms)
 {
-	int64_t end = now_ns() + ms * 1000000LL;
+	int64_t end = gm_now_ns() + ms * 1000000LL;
 	int st;
 	pid_t r;
 
@@ -194,12 +87,12 @@ static int wait_child(pid_t pid, int ms)
 			return st;
 		if (r < 0)
 			return -errno;
-		if (now_ns() > end)
+		if (gm_now_ns() > end)
 			break;
 		usleep(10000);
 	}
 	kill(pid, SIGKILL);
-	for (end = now_ns() + 2000000000LL; now_ns() < end; usleep(10000))
+	for (end = gm_now_ns() + 2000000000LL; gm_now_ns() < end; usleep(10000))
 		if (waitpid(pid, &st, WNOHANG) == pid)
 			break;
 	return -ETIMEDOUT;
@@ -214,41 +107,6 @@ static int pipe_wait(int fd, int ms)
 	if (poll(&pfd, 1, ms) <= 0)
 		return -ETIMEDOUT;
 	return read(fd, &c, 1) == 1 ? 0 : -EPIPE;
-}
-
-/* A uring fetch submitted on @ring, left pending. */
-static int submit_fetch(struct io_uring *ring, int fd,
-			struct gpumux_event_fetch *f, uint64_t tag)
-{
-	struct gpumux_uring_cmd uc = { .addr = (uintptr_t)f,
-				       .len = sizeof(*f) };
-	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
-	int ret;
-
-	if (!sqe)
-		return -EBUSY;
-	io_uring_prep_rw(IORING_OP_URING_CMD, sqe, fd, NULL, 0, 0);
-	sqe->cmd_op = GPUMUX_CMD_EVENT_FETCH;
-	memcpy(sqe->cmd, &uc, sizeof(uc));
-	sqe->user_data = tag;
-	ret = io_uring_submit(ring);
-	return ret == 1 ? 0 : (ret < 0 ? ret : -EIO);
-}
-
-static int ring_wait(struct io_uring *ring, int ms, int *res)
-{
-	struct __kernel_timespec ts = {
-		.tv_sec = ms / 1000,
-		.tv_nsec = (ms % 1000) * 1000000LL,
-	};
-	struct io_uring_cqe *cqe;
-	int ret = io_uring_wait_cqe_timeout(ring, &cqe, &ts);
-
-	if (ret < 0)
-		return ret;
-	*res = cqe->res;
-	io_uring_cqe_seen(ring, cqe);
-	return 0;
 }
 
 /* Child-side command: ioctl only (the parent's ring is not ours). */
@@ -304,7 +162,7 @@ static int child_hold(struct held *h)
 		;
 	child_f.addr = (uintptr_t)child_ev;
 	child_f.capacity = 4;
-	if (submit_fetch(&ring, h->tfd, &child_f, 1))
+	if (gm_uring_submit_fetch(&ring, h->tfd, &child_f, 1))
 		return 16;
 	if (write(h->ready_w, "r", 1) != 1)
 		return 17;
@@ -315,7 +173,7 @@ static int child_hold(struct held *h)
 
 static void t_sigkill(enum gm_path p)
 {
-	long long base[NR_CNT], now[NR_CNT];
+	long long base[GM_NR_CNT], now[GM_NR_CNT];
 	struct gpumux_tenant_info ti;
 	struct gpumux_part_info pi;
 	struct gpumux_grant gr = { 0 };
@@ -329,8 +187,8 @@ static void t_sigkill(enum gm_path p)
 	pid_t pid;
 
 	t_begin("lifetime/sigkill_with_everything/%s", PN(p));
-	drain(ctl);
-	counters_get(base);
+	gm_drain(ctl);
+	gm_counters_get(base);
 	snprintf(ident, sizeof(ident), "test:lifetime:%d:kill:%s", getpid(),
 		 PN(p));
 	gpu = T_OK(gm_gpu_add(ctl, 16, ident, p));
@@ -383,22 +241,23 @@ static void t_sigkill(enum gm_path p)
 	}
 	close(pfd[0]);
 	/* Alive, holding it all. */
-	T_EQ(tenant_info(ctl, tid, &ti, p), 0);
+	T_EQ(gm_tenant_info(ctl, tid, &ti, p), 0);
 	T_EQ(ti.nr_buffers, 2);
 	T_EQ(ti.pinned_used, 10 * PG);
 	if (base[0] >= 0) {
-		counters_get(now);
-		T_ASSERT(now[C_PENDING] >= base[C_PENDING] + 1);
+		gm_counters_get(now);
+		T_ASSERT(now[GM_C_PENDING] >= base[GM_C_PENDING] + 1);
 	}
-	T_EQ(wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, 100, &ev),
+	T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, 100, &ev),
 	     -ETIMEDOUT);
 
 	kill(pid, SIGKILL);
 	st = wait_child(pid, HANG_MS);
 	T_ASSERT(st >= 0 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
-	T_EQ(wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, HANG_MS, &ev), 0);
+	T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, HANG_MS, &ev),
+	     0);
 	T_EQ(ev.tenant_id, tid);
-	T_EQ(tenant_info(ctl, tid, &ti, p), -ENOENT);
+	T_EQ(gm_tenant_info(ctl, tid, &ti, p), -ENOENT);
 	T_EQ(gm_part_get(ctl, tid, gpu, &pi, p), -ENOENT);
 
 	/* Its CUs are free: all 16 at once, no waiting. */
@@ -413,15 +272,15 @@ static void t_sigkill(enum gm_path p)
 	if (ofd >= 0) {
 		struct gpumux_buf_info bi[2];
 
-		T_EQ(list(ofd, GPUMUX_LIST_BUFFERS, bi, sizeof(bi[0]), 2, 0,
-			  NULL, p),
+		T_EQ(gm_list(ofd, GPUMUX_LIST_BUFFERS, bi, sizeof(bi[0]), 2, 0,
+			     NULL, p),
 		     1);
 		T_EQ(bi[0].nr_grants, 0);
 		close(ofd);
 	}
 	T_EQ(gm_gpu_remove(ctl, gpu, p), 0);
 	expect_counters(base, HANG_MS, "after the kill");
-	drain(ctl);
+	gm_drain(ctl);
 	t_end();
 }
 
@@ -430,15 +289,15 @@ static void t_sigkill(enum gm_path p)
 /* A child exits (normally) with fetches pending on a tenant and control. */
 static void t_child_exit_pending(void)
 {
-	long long base[NR_CNT];
+	long long base[GM_NR_CNT];
 	struct gpumux_event ev;
 	unsigned int tid = 0;
 	int tfd, st;
 	pid_t pid;
 
 	t_begin("lifetime/child_exit_with_pending_fetch");
-	drain(ctl);
-	counters_get(base);
+	gm_drain(ctl);
+	gm_counters_get(base);
 	tfd = T_OK(gm_tenant_create(ctl, "life-exit", 0, 0, &tid, GM_IOCTL));
 	fflush(stdout);
 	pid = fork();
@@ -449,8 +308,8 @@ static void t_child_exit_pending(void)
 			_exit(10);
 		child_f.addr = (uintptr_t)child_ev;
 		child_f.capacity = 4;
-		if (submit_fetch(&ring, tfd, &child_f, 1) ||
-		    submit_fetch(&ring, ctl, &child_f, 2))
+		if (gm_uring_submit_fetch(&ring, tfd, &child_f, 1) ||
+		    gm_uring_submit_fetch(&ring, ctl, &child_f, 2))
 			_exit(11);
 		usleep(100000);
 		_exit(0);
@@ -463,7 +322,8 @@ static void t_child_exit_pending(void)
 		       HANG_MS);
 	else
 		T_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	T_EQ(wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, HANG_MS, &ev), 0);
+	T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, HANG_MS, &ev),
+	     0);
 	expect_counters(base, HANG_MS, "after the exit");
 	t_end();
 }
@@ -471,7 +331,7 @@ static void t_child_exit_pending(void)
 /* A ring closed with a fetch pending on a control file closed before it. */
 static void t_control_close_pending(void)
 {
-	long long base[NR_CNT];
+	long long base[GM_NR_CNT];
 	static struct gpumux_event ev[4];
 	static struct gpumux_event_fetch f;
 	struct io_uring ring;
@@ -479,13 +339,13 @@ static void t_control_close_pending(void)
 	pid_t pid;
 
 	t_begin("lifetime/control_closed_with_pending_fetch");
-	counters_get(base);
+	gm_counters_get(base);
 	c2 = T_OK(gm_open_control(O_NONBLOCK));
 	T_EQ(io_uring_queue_init(8, &ring, 0), 0);
 	f.addr = (uintptr_t)ev;
 	f.capacity = 4;
 	if (c2 >= 0) {
-		T_EQ(submit_fetch(&ring, c2, &f, 1), 0);
+		T_EQ(gm_uring_submit_fetch(&ring, c2, &f, 1), 0);
 		close(c2);
 	}
 	io_uring_queue_exit(&ring);
@@ -493,7 +353,7 @@ static void t_control_close_pending(void)
 	t_end();
 
 	t_begin("lifetime/control_closed_with_pending_fetch_child");
-	counters_get(base);
+	gm_counters_get(base);
 	fflush(stdout);
 	pid = fork();
 	if (pid == 0) {
@@ -501,7 +361,7 @@ static void t_control_close_pending(void)
 
 		if (c < 0 || io_uring_queue_init(8, &ring, 0))
 			_exit(10);
-		if (submit_fetch(&ring, c, &f, 1))
+		if (gm_uring_submit_fetch(&ring, c, &f, 1))
 			_exit(11);
 		close(c);
 		io_uring_queue_exit(&ring);
@@ -533,13 +393,13 @@ static void *issue_and_exit(void *arg)
 
 	th_f.addr = (uintptr_t)th_ev;
 	th_f.capacity = 4;
-	is->ret = submit_fetch(is->ring, is->fd, &th_f, 7);
+	is->ret = gm_uring_submit_fetch(is->ring, is->fd, &th_f, 7);
 	return NULL;
 }
 
 static void t_task_exit_cancels(void)
 {
-	long long base[NR_CNT];
+	long long base[GM_NR_CNT];
 	struct gpumux_event ev;
 	struct io_uring ring;
 	struct issuer is;
@@ -549,8 +409,8 @@ static void t_task_exit_cancels(void)
 	unsigned int tid = 0;
 
 	t_begin("lifetime/issuer_exit_ecanceled");
-	drain(ctl);
-	counters_get(base);
+	gm_drain(ctl);
+	gm_counters_get(base);
 	T_EQ(io_uring_queue_init(8, &ring, 0), 0);
 	is.ring = &ring;
 	is.fd = ctl;
@@ -564,10 +424,10 @@ static void t_task_exit_cancels(void)
 		return;
 	}
 	T_EQ(is.ret, 0);
-	T_EQ(ring_wait(&ring, HANG_MS, &res), 0);
+	T_EQ(gm_uring_wait(&ring, HANG_MS, &res, NULL), 0);
 	T_EQ(res, -ECANCELED);
 	if (base[0] >= 0)
-		T_EQ(gm_counter("pending_cmds"), base[C_PENDING]);
+		T_EQ(gm_counter("pending_cmds"), base[GM_C_PENDING]);
 	t_end();
 
 	t_begin("lifetime/cancel_loses_no_event");
@@ -577,7 +437,7 @@ static void t_task_exit_cancels(void)
 	if (tfd >= 0)
 		close(tfd);
 	id = (int)tid;
-	T_EQ(wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, id, 5000, &ev), 0);
+	T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, id, 5000, &ev), 0);
 	t_end();
 
 	t_begin("lifetime/issuer_exit_tenant_file");
@@ -593,12 +453,13 @@ static void t_task_exit_cancels(void)
 		return;
 	}
 	T_EQ(is.ret, 0);
-	T_EQ(ring_wait(&ring, HANG_MS, &res), 0);
+	T_EQ(gm_uring_wait(&ring, HANG_MS, &res, NULL), 0);
 	T_EQ(res, -ECANCELED);
 	/* The ring's request held the tenant file: now it can go. */
 	if (tfd >= 0)
 		close(tfd);
-	T_EQ(wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, HANG_MS, &ev), 0);
+	T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, HANG_MS, &ev),
+	     0);
 	io_uring_queue_exit(&ring);
 	expect_counters(base, HANG_MS, "after the cancels");
 	t_end();
@@ -607,7 +468,7 @@ static void t_task_exit_cancels(void)
 /* A ring torn down with a fetch pending: ECANCELED inside, nothing leaks. */
 static void t_ring_teardown(void)
 {
-	long long base[NR_CNT];
+	long long base[GM_NR_CNT];
 	static struct gpumux_event ev[4];
 	static struct gpumux_event_fetch f;
 	struct gpumux_event e;
@@ -616,20 +477,20 @@ static void t_ring_teardown(void)
 	int tfd;
 
 	t_begin("lifetime/ring_exit_with_pending_tenant_fetch");
-	drain(ctl);
-	counters_get(base);
+	gm_drain(ctl);
+	gm_counters_get(base);
 	tfd = T_OK(gm_tenant_create(ctl, "life-ring", 0, 0, &tid, GM_IOCTL));
 	T_EQ(io_uring_queue_init(8, &ring, 0), 0);
 	f.addr = (uintptr_t)ev;
 	f.capacity = 4;
 	if (tfd >= 0)
-		T_EQ(submit_fetch(&ring, tfd, &f, 1), 0);
+		T_EQ(gm_uring_submit_fetch(&ring, tfd, &f, 1), 0);
 	close(tfd);
 	/* The pending request holds the file: the tenant lives on. */
-	T_EQ(wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, 200, &e),
+	T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, 200, &e),
 	     -ETIMEDOUT);
 	io_uring_queue_exit(&ring);
-	T_EQ(wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, HANG_MS, &e), 0);
+	T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, HANG_MS, &e), 0);
 	expect_counters(base, HANG_MS, "after the ring");
 	t_end();
 }
@@ -693,7 +554,7 @@ static void t_scm_rights(enum gm_path p)
 	pid_t pid;
 
 	t_begin("lifetime/scm_rights_keeps_lease/%s", PN(p));
-	drain(ctl);
+	gm_drain(ctl);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
 		t_fail(__FILE__, __LINE__, "socketpair: %s", strerror(errno));
 		t_end();
@@ -731,19 +592,20 @@ static void t_scm_rights(enum gm_path p)
 	tfd = T_OK(gm_tenant_create(ctl, "life-scm", 0, 4 * PG, &tid, p));
 	T_EQ(send_fd(sv[0], tfd), 0);
 	close(tfd);
-	T_EQ(wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, 200, &ev),
+	T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, 200, &ev),
 	     -ETIMEDOUT);
-	T_EQ(tenant_info(ctl, tid, &ti, p), 0);
+	T_EQ(gm_tenant_info(ctl, tid, &ti, p), 0);
 	T_EQ(write(sv[0], &go, 1), 1);
 	T_EQ(read(sv[0], &res, 1), 1);
 	T_EQ(res, 'y');
-	T_EQ(tenant_info(ctl, tid, &ti, p), 0);
+	T_EQ(gm_tenant_info(ctl, tid, &ti, p), 0);
 	T_EQ(ti.nr_buffers, 1);
-	T_EQ(wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, 100, &ev),
+	T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, 100, &ev),
 	     -ETIMEDOUT);
 	T_EQ(write(sv[0], &go, 1), 1);
-	T_EQ(wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, HANG_MS, &ev), 0);
-	T_EQ(tenant_info(ctl, tid, &ti, p), -ENOENT);
+	T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, HANG_MS, &ev),
+	     0);
+	T_EQ(gm_tenant_info(ctl, tid, &ti, p), -ENOENT);
 	st = wait_child(pid, HANG_MS);
 	T_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	close(sv[0]);
@@ -760,14 +622,14 @@ static void t_in_flight(enum gm_path p)
 	int sv[2], tfd, fd;
 
 	t_begin("lifetime/fd_in_flight/%s", PN(p));
-	drain(ctl);
+	gm_drain(ctl);
 	T_EQ(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
 	tfd = T_OK(gm_tenant_create(ctl, "life-flight", 0, 0, &tid, p));
 	T_EQ(send_fd(sv[0], tfd), 0);
 	close(tfd);
-	T_EQ(wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, 200, &ev),
+	T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, 200, &ev),
 	     -ETIMEDOUT);
-	T_EQ(tenant_info(ctl, tid, &ti, p), 0);
+	T_EQ(gm_tenant_info(ctl, tid, &ti, p), 0);
 	fd = recv_fd(sv[1]);
 	T_ASSERT(fd >= 0);
 	if (fd >= 0) {
@@ -776,7 +638,8 @@ static void t_in_flight(enum gm_path p)
 		T_EQ(info.tenant_id, tid);
 		close(fd);
 	}
-	T_EQ(wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, HANG_MS, &ev), 0);
+	T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, HANG_MS, &ev),
+	     0);
 	t_end();
 
 	t_begin("lifetime/fd_in_flight_dropped/%s", PN(p));
@@ -785,7 +648,8 @@ static void t_in_flight(enum gm_path p)
 	close(tfd);
 	close(sv[0]);
 	close(sv[1]);
-	T_EQ(wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, HANG_MS, &ev), 0);
+	T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, HANG_MS, &ev),
+	     0);
 	t_end();
 }
 
@@ -793,7 +657,7 @@ static void t_in_flight(enum gm_path p)
 
 static void t_mmap_lease(enum gm_path p)
 {
-	long long base[NR_CNT];
+	long long base[GM_NR_CNT];
 	struct gpumux_tenant_info ti;
 	struct gpumux_event ev;
 	unsigned int tid = 0, buf = 0;
@@ -803,8 +667,8 @@ static void t_mmap_lease(enum gm_path p)
 	int tfd, gpu;
 
 	t_begin("lifetime/last_fd_and_last_mmap/%s", PN(p));
-	drain(ctl);
-	counters_get(base);
+	gm_drain(ctl);
+	gm_counters_get(base);
 	snprintf(ident, sizeof(ident), "test:lifetime:%d:mmap:%s", getpid(),
 		 PN(p));
 	gpu = T_OK(gm_gpu_add(ctl, 8, ident, p));
@@ -826,21 +690,22 @@ static void t_mmap_lease(enum gm_path p)
 		return;
 	}
 	/* fd closed, two mappings: alive, data usable, CUs still held. */
-	T_EQ(wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, 200, &ev),
+	T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, 200, &ev),
 	     -ETIMEDOUT);
-	T_EQ(tenant_info(ctl, tid, &ti, p), 0);
+	T_EQ(gm_tenant_info(ctl, tid, &ti, p), 0);
 	T_EQ(ti.pinned_used, 4 * PG);
 	m1[100] = 0x5c;
 	T_EQ(m2[100], 0x5c);
 	T_EQ(gm_gpu_remove(ctl, gpu, p), -EBUSY);
 	munmap(m1, 4 * PG);
-	T_EQ(wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, 200, &ev),
+	T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, 200, &ev),
 	     -ETIMEDOUT);
 	T_EQ(m2[100], 0x5c);
 	munmap(m2, 4 * PG);
 	/* The last mapping went: the tenant with it. */
-	T_EQ(wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, HANG_MS, &ev), 0);
-	T_EQ(tenant_info(ctl, tid, &ti, p), -ENOENT);
+	T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, HANG_MS, &ev),
+	     0);
+	T_EQ(gm_tenant_info(ctl, tid, &ti, p), -ENOENT);
 	T_EQ(gm_gpu_remove(ctl, gpu, p), 0);
 	expect_counters(base, HANG_MS, "after the last munmap");
 	t_end();
@@ -849,7 +714,7 @@ static void t_mmap_lease(enum gm_path p)
 /* A freed buffer's mapping alone still holds the lease. */
 static void t_freed_mapping_lease(enum gm_path p)
 {
-	long long base[NR_CNT];
+	long long base[GM_NR_CNT];
 	struct gpumux_event ev;
 	unsigned int tid = 0, buf = 0;
 	uint64_t off = 0;
@@ -857,8 +722,8 @@ static void t_freed_mapping_lease(enum gm_path p)
 	int tfd;
 
 	t_begin("lifetime/freed_buffer_mapping_holds_lease/%s", PN(p));
-	drain(ctl);
-	counters_get(base);
+	gm_drain(ctl);
+	gm_counters_get(base);
 	tfd = T_OK(gm_tenant_create(ctl, "life-freed", 0, 16 * PG, &tid, p));
 	if (tfd < 0) {
 		t_end();
@@ -871,32 +736,29 @@ static void t_freed_mapping_lease(enum gm_path p)
 	T_EQ(gm_buf_free(tfd, buf, p), 0);
 	close(tfd);
 	if (m != MAP_FAILED) {
-		T_EQ(wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, 200, &ev),
+		T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, 200,
+				   &ev),
 		     -ETIMEDOUT);
 		m[0] = 1;
 		T_EQ(m[0], 1);
 		munmap(m, 2 * PG);
 	}
-	T_EQ(wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, HANG_MS, &ev), 0);
+	T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, HANG_MS, &ev),
+	     0);
 	expect_counters(base, HANG_MS, "after the munmap");
 	t_end();
 }
 
 int main(void)
 {
-	long long base[NR_CNT];
+	long long base[GM_NR_CNT];
 	enum gm_path p;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	ctl = gm_open_control(O_NONBLOCK);
-	if (ctl < 0) {
-		t_begin("open/control");
-		t_fail(__FILE__, __LINE__, "open %s: %s", GPUMUX_DEVICE_PATH,
-		       strerror(-ctl));
-		t_end();
+	ctl = gm_t_open_control(O_NONBLOCK);
+	if (ctl < 0)
 		return 1;
-	}
-	counters_get(base);
+	gm_counters_get(base);
 	for_each_path(p) {
 		t_mmap_lease(p);
 		t_freed_mapping_lease(p);

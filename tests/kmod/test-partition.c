@@ -17,186 +17,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define __maybe_unused __attribute__((unused))
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define for_each_path(p) \
 	for ((p) = GM_IOCTL; (p) <= GM_URING; (p) = (enum gm_path)((p) + 1))
 #define PN(p) gm_path_name[p]
 
 static int ctl;
-
-/* ---- helpers (kept local: see the report on shared helpers) -------------- */
-
-static __maybe_unused int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/*
- * Wait up to @ms for an event of @type (of @tenant unless 0) on @fd,
- * reading one event at a time and dropping the others.  0 with *@out
- * filled, -ETIMEDOUT, or -errno.
- */
-static __maybe_unused int wait_event(int fd, unsigned int type,
-				     unsigned int tenant, int ms,
-				     struct gpumux_event *out)
-{
-	int64_t end = now_ns() + ms * 1000000LL;
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	struct gpumux_event ev;
-	ssize_t n;
-
-	for (;;) {
-		int64_t left = (end - now_ns()) / 1000000;
-
-		if (left < 0)
-			return -ETIMEDOUT;
-		if (poll(&pfd, 1, (int)left) <= 0 || !(pfd.revents & POLLIN))
-			continue;
-		n = read(fd, &ev, sizeof(ev));
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n != sizeof(ev))
-			return -EIO;
-		if (ev.type == type && (!tenant || ev.tenant_id == tenant)) {
-			if (out)
-				*out = ev;
-			return 0;
-		}
-	}
-}
-
-static __maybe_unused int drain(int fd)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	struct gpumux_event ev[64];
-	int n = 0;
-	ssize_t r;
-
-	while (poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN)) {
-		r = read(fd, ev, sizeof(ev));
-		if (r <= 0)
-			break;
-		n += r / sizeof(ev[0]);
-	}
-	return n;
-}
-
-static __maybe_unused int list(int fd, unsigned int kind, void *buf,
-			       size_t esize, unsigned int cap,
-			       unsigned int start, unsigned int *total,
-			       enum gm_path p)
-{
-	struct gpumux_list l = {
-		.kind = kind,
-		.entry_size = esize,
-		.addr = (uintptr_t)buf,
-		.capacity = cap,
-		.start_id = start,
-	};
-	int ret = GM_CMD(fd, GPUMUX_CMD_LIST, &l, p);
-
-	if (ret < 0)
-		return ret;
-	if (total)
-		*total = l.total;
-	return (int)l.count;
-}
-
-static __maybe_unused int tenant_info(int fd, unsigned int id,
-				      struct gpumux_tenant_info *ti,
-				      enum gm_path p)
-{
-	int n = list(fd, GPUMUX_LIST_TENANTS, ti, sizeof(*ti), 1, id, NULL, p);
-
-	if (n < 0)
-		return n;
-	if (n == 0 || ti->tenant_id != id)
-		return -ENOENT;
-	return 0;
-}
-
-static __maybe_unused int gpu_info(unsigned int id, struct gpumux_gpu_info *gi,
-				   enum gm_path p)
-{
-	int n = list(ctl, GPUMUX_LIST_GPUS, gi, sizeof(*gi), 1, id, NULL, p);
-
-	if (n < 0)
-		return n;
-	if (n == 0 || gi->gpu_id != id)
-		return -ENOENT;
-	return 0;
-}
-
-static __maybe_unused int state_line(const char *prefix, char *buf, size_t len)
-{
-	FILE *f = fopen("/sys/kernel/debug/gpumux/state", "r");
-	char line[1024];
-	int ret = -ENOENT;
-
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, prefix, strlen(prefix))) {
-			size_t n = strcspn(line, "\n");
-
-			if (n >= len)
-				n = len - 1;
-			memcpy(buf, line, n);
-			buf[n] = 0;
-			ret = 0;
-			break;
-		}
-	}
-	fclose(f);
-	return ret;
-}
-
-static const char *const cnames[] = {
-	"tenants", "buffers", "pages",	      "pinned_bytes",
-	"grants",  "gpus",    "pending_cmds",
-};
-
-#define NR_CNT ARRAY_SIZE(cnames)
-
-static void counters_get(long long *v)
-{
-	size_t i;
-
-	for (i = 0; i < NR_CNT; i++)
-		v[i] = gm_counter(cnames[i]);
-}
-
-static void t_leaks(const long long *base)
-{
-	long long now[NR_CNT];
-	int tries;
-	size_t i;
-
-	t_begin("leaks");
-	if (base[0] < 0) {
-		t_skip("no /sys/kernel/debug/gpumux/counters");
-		t_end();
-		return;
-	}
-	for (tries = 0; tries < 50; tries++) {
-		counters_get(now);
-		if (!memcmp(now, base, sizeof(now)))
-			break;
-		usleep(100000);
-	}
-	for (i = 0; i < NR_CNT; i++)
-		if (now[i] != base[i])
-			t_fail(__FILE__, __LINE__,
-			       "counter %s = %lld, was %lld", cnames[i], now[i],
-			       base[i]);
-	t_end();
-}
 
 /* ---- masks --------------------------------------------------------------- */
 
@@ -282,13 +107,6 @@ static int ack(int tfd, unsigned int gpu, uint64_t gen, enum gm_path p)
 	return GM_CMD(tfd, GPUMUX_CMD_PART_ACK, &a, p);
 }
 
-static int fence(unsigned int tenant, unsigned int flags, enum gm_path p)
-{
-	struct gpumux_tenant_fence f = { .tenant_id = tenant, .flags = flags };
-
-	return GM_CMD(ctl, GPUMUX_CMD_TENANT_FENCE, &f, p);
-}
-
 /* A partition that holds nothing: gone from the list, or empty masks. */
 static int part_gone_or_empty(unsigned int tenant, unsigned int gpu,
 			      enum gm_path p)
@@ -338,7 +156,7 @@ static int fx_setup(struct fx *f, unsigned int cus, unsigned int max_cus,
 			fcntl(f->tfd[i], F_SETFL, O_NONBLOCK);
 		}
 	}
-	drain(ctl);
+	gm_drain(ctl);
 	return ok;
 }
 
@@ -348,7 +166,7 @@ static void fx_teardown(struct fx *f, enum gm_path p)
 
 	for (i = 0; i < NTEN; i++) {
 		if (f->tfd[i] >= 0) {
-			fence(f->tid[i], GPUMUX_FENCE_CLEAR, p);
+			gm_fence(ctl, f->tid[i], GPUMUX_FENCE_CLEAR, p);
 			close(f->tfd[i]);
 		}
 	}
@@ -358,7 +176,7 @@ static void fx_teardown(struct fx *f, enum gm_path p)
 			t_fail(__FILE__, __LINE__, "gpu_remove at teardown: %s",
 			       strerror(-ret));
 	}
-	drain(ctl);
+	gm_drain(ctl);
 }
 
 /* ---- PART_SET: granting and conflicts ------------------------------------ */
@@ -388,7 +206,7 @@ static void t_set_valid(enum gm_path p)
 		T_EQ(pi.generation, gen);
 		T_EQ(memcmp(pi.active, m, sizeof(m)), 0);
 		T_EQ(memcmp(pi.target, m, sizeof(m)), 0);
-		T_EQ(gpu_info(f.gpu, &gi, p), 0);
+		T_EQ(gm_gpu_info(ctl, f.gpu, &gi, p), 0);
 		T_EQ(gi.cus_exclusive, 17);
 		T_EQ(gi.cus_shared, 0);
 		snprintf(prefix, sizeof(prefix), "part %u %d ", f.tid[0],
@@ -397,7 +215,7 @@ static void t_set_valid(enum gm_path p)
 			want, sizeof(want),
 			"part %u %d flags=0 state=stable gen=%llu active=0-15,32 target=0-15,32",
 			f.tid[0], f.gpu, (unsigned long long)gen);
-		if (state_line(prefix, line, sizeof(line)) == 0 &&
+		if (gm_state_line(prefix, line, sizeof(line)) == 0 &&
 		    strcmp(line, want))
 			t_fail(__FILE__, __LINE__, "state '%s', want '%s'",
 			       line, want);
@@ -469,7 +287,7 @@ static void t_overlap(enum gm_path p)
 		T_EQ(pset(f.tid[1], f.gpu, 6, 10, 0, 0, NULL, p), -EBUSY);
 		T_EQ(gm_part_get(ctl, f.tid[1], f.gpu, &pi, p), 0);
 		T_MASK(pi.target, 8, 8);
-		T_EQ(gpu_info(f.gpu, &gi, p), 0);
+		T_EQ(gm_gpu_info(ctl, f.gpu, &gi, p), 0);
 		T_EQ(gi.cus_exclusive, 16);
 	}
 	fx_teardown(&f, p);
@@ -489,7 +307,7 @@ static void t_overlap(enum gm_path p)
 		T_MASK(pi.active, 4, 8);
 		T_EQ(gm_part_get(ctl, f.tid[0], f.gpu, &pi, p), 0);
 		T_MASK(pi.active, 0, 8);
-		T_EQ(gpu_info(f.gpu, &gi, p), 0);
+		T_EQ(gm_gpu_info(ctl, f.gpu, &gi, p), 0);
 		T_EQ(gi.cus_shared, 12);
 		T_EQ(gi.cus_exclusive, 0);
 	}
@@ -511,7 +329,7 @@ static void t_overlap(enum gm_path p)
 	     -EBUSY);
 	T_EQ(gm_part_get(ctl, f.tid[0], f.gpu, &pi, p), 0);
 	T_MASK(pi.target, 0, 8);
-	T_EQ(gpu_info(f.gpu, &gi, p), 0);
+	T_EQ(gm_gpu_info(ctl, f.gpu, &gi, p), 0);
 	T_EQ(gi.cus_exclusive, 4);
 	T_EQ(gi.cus_shared, 12);
 	t_end();
@@ -668,7 +486,7 @@ static void t_all_cus(enum gm_path p)
 		T_MASK(pi.active, 0, GPUMUX_MAX_CUS);
 		snprintf(prefix, sizeof(prefix), "part %u %d ", f.tid[0],
 			 f.gpu);
-		if (state_line(prefix, line, sizeof(line)) == 0)
+		if (gm_state_line(prefix, line, sizeof(line)) == 0)
 			T_ASSERT(strstr(line, " active=0-1023 target=0-1023"));
 		T_EQ(pset(f.tid[1], f.gpu, 1023, 1, GPUMUX_PART_SHARED, 0, NULL,
 			  p),
@@ -697,12 +515,13 @@ static void t_revoke_ack(enum gm_path p)
 		return;
 	}
 	T_EQ(pset(f.tid[0], f.gpu, 0, 8, 0, 0, &g0, p), 0);
-	drain(f.tfd[0]);
-	t0 = now_ns();
+	gm_drain(f.tfd[0]);
+	t0 = gm_now_ns();
 	T_EQ(pset(f.tid[0], f.gpu, 0, 4, 0, 60000, &g1, p), 0);
-	t1 = now_ns();
+	t1 = gm_now_ns();
 	T_ASSERT(g1 > g0);
-	T_EQ(wait_event(f.tfd[0], GPUMUX_EVENT_PART_CHANGED, 0, 5000, &ev), 0);
+	T_EQ(gm_wait_event(f.tfd[0], GPUMUX_EVENT_PART_CHANGED, 0, 5000, &ev),
+	     0);
 	T_EQ(ev.tenant_id, f.tid[0]);
 	T_EQ(ev.gpu_id, f.gpu);
 	T_EQ(ev.generation, g1);
@@ -717,7 +536,7 @@ static void t_revoke_ack(enum gm_path p)
 	T_MASK(pi.target, 0, 4);
 	T_ASSERT(pi.deadline_ns >= (uint64_t)t0 + 60000ULL * 1000000 - 1000000);
 	T_ASSERT(pi.deadline_ns <= (uint64_t)t1 + 60000ULL * 1000000 + 1000000);
-	T_EQ(gpu_info(f.gpu, &gi, p), 0);
+	T_EQ(gm_gpu_info(ctl, f.gpu, &gi, p), 0);
 	T_EQ(gi.cus_exclusive, 8);
 	/* The tenant sees the same from its own file. */
 	T_EQ(gm_part_get(f.tfd[0], f.tid[0], f.gpu, &pi, p), 0);
@@ -727,7 +546,8 @@ static void t_revoke_ack(enum gm_path p)
 		want, sizeof(want),
 		"part %u %d flags=0 state=revoking gen=%llu active=0-7 target=0-3",
 		f.tid[0], f.gpu, (unsigned long long)g1);
-	if (state_line(prefix, line, sizeof(line)) == 0 && strcmp(line, want))
+	if (gm_state_line(prefix, line, sizeof(line)) == 0 &&
+	    strcmp(line, want))
 		t_fail(__FILE__, __LINE__, "state '%s', want '%s'", line, want);
 	/* Revoked CUs are not free for others until the ack. */
 	T_EQ(pset(f.tid[1], f.gpu, 4, 4, 0, 0, NULL, p), 0);
@@ -747,16 +567,17 @@ static void t_revoke_ack(enum gm_path p)
 	t_end();
 
 	t_begin("part_ack/valid/%s", PN(p));
-	drain(ctl);
+	gm_drain(ctl);
 	T_EQ(ack(f.tfd[0], f.gpu, g1, p), 0);
 	T_EQ(gm_part_get(ctl, f.tid[0], f.gpu, &pi, p), 0);
 	T_EQ(pi.state, GPUMUX_PART_STABLE);
 	T_MASK(pi.active, 0, 4);
 	T_MASK(pi.target, 0, 4);
 	T_ASSERT(pi.generation > g1);
-	T_EQ(gpu_info(f.gpu, &gi, p), 0);
+	T_EQ(gm_gpu_info(ctl, f.gpu, &gi, p), 0);
 	T_EQ(gi.cus_exclusive, 4);
-	T_EQ(wait_event(ctl, GPUMUX_EVENT_PART_ACKED, f.tid[0], 5000, &ev), 0);
+	T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_PART_ACKED, f.tid[0], 5000, &ev),
+	     0);
 	T_EQ(ev.gpu_id, f.gpu);
 	T_ASSERT(ev.generation >= g1);
 	t_end();
@@ -832,9 +653,9 @@ static void t_ack_invalid(enum gm_path p)
 
 	t_begin("part_ack/fenced/%s", PN(p));
 	T_EQ(pset(f.tid[0], f.gpu, 0, 3, 0, 60000, &g, p), 0);
-	T_EQ(fence(f.tid[0], 0, p), 0);
+	T_EQ(gm_fence(ctl, f.tid[0], 0, p), 0);
 	T_EQ(ack(f.tfd[0], f.gpu, g, p), -EPERM);
-	T_EQ(fence(f.tid[0], GPUMUX_FENCE_CLEAR, p), 0);
+	T_EQ(gm_fence(ctl, f.tid[0], GPUMUX_FENCE_CLEAR, p), 0);
 	t_end();
 
 	fx_teardown(&f, p);
@@ -919,10 +740,10 @@ static void t_release(enum gm_path p)
 	t_begin("part_release/empty_mask/%s", PN(p));
 	if (fx_setup(&f, 16, 16, "release", p)) {
 		T_EQ(pset(f.tid[0], f.gpu, 0, 8, 0, 0, NULL, p), 0);
-		drain(f.tfd[0]);
+		gm_drain(f.tfd[0]);
 		T_EQ(pset(f.tid[0], f.gpu, 0, 0, 0, 5000, &g, p), 0);
-		T_EQ(wait_event(f.tfd[0], GPUMUX_EVENT_PART_CHANGED, 0, 5000,
-				&ev),
+		T_EQ(gm_wait_event(f.tfd[0], GPUMUX_EVENT_PART_CHANGED, 0, 5000,
+				   &ev),
 		     0);
 		T_EQ(ev.generation, g);
 		T_EQ(gm_part_get(ctl, f.tid[0], f.gpu, &pi, p), 0);
@@ -931,7 +752,7 @@ static void t_release(enum gm_path p)
 		T_ASSERT(mask_empty(pi.target));
 		T_EQ(ack(f.tfd[0], f.gpu, g, p), 0);
 		T_EQ(part_gone_or_empty(f.tid[0], f.gpu, p), 1);
-		T_EQ(gpu_info(f.gpu, &gi, p), 0);
+		T_EQ(gm_gpu_info(ctl, f.gpu, &gi, p), 0);
 		T_EQ(gi.cus_exclusive, 0);
 		/* The GPU is free for someone else. */
 		T_EQ(pset(f.tid[1], f.gpu, 0, 16, 0, 0, NULL, p), 0);
@@ -964,35 +785,35 @@ static void t_deadline_fence(enum gm_path p)
 			T_EQ(pset(f.tid[0], gpu2, 0, 4, GPUMUX_PART_SHARED, 0,
 				  NULL, p),
 			     0);
-		drain(f.tfd[0]);
-		t0 = now_ns();
+		gm_drain(f.tfd[0]);
+		t0 = gm_now_ns();
 		T_EQ(pset(f.tid[0], f.gpu, 0, 4, 0, 300, &g, p), 0);
-		T_EQ(wait_event(ctl, GPUMUX_EVENT_PART_FENCED, f.tid[0], 10000,
-				&ev),
+		T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_PART_FENCED, f.tid[0],
+				   10000, &ev),
 		     0);
 		/* Not before the deadline. */
-		T_ASSERT(now_ns() - t0 >= 300 * 1000000LL);
+		T_ASSERT(gm_now_ns() - t0 >= 300 * 1000000LL);
 		T_ASSERT(ev.timestamp_ns >= (uint64_t)t0 + 300 * 1000000ULL);
 		T_EQ(ev.gpu_id, f.gpu);
-		T_EQ(wait_event(f.tfd[0], GPUMUX_EVENT_FENCED, 0, 5000, &ev),
+		T_EQ(gm_wait_event(f.tfd[0], GPUMUX_EVENT_FENCED, 0, 5000, &ev),
 		     0);
 		T_EQ(ev.arg, 1);
-		T_EQ(tenant_info(ctl, f.tid[0], &ti, p), 0);
+		T_EQ(gm_tenant_info(ctl, f.tid[0], &ti, p), 0);
 		T_EQ(ti.flags & GPUMUX_TENANT_FENCED, GPUMUX_TENANT_FENCED);
 		/* Every partition is lost, the other GPU's too. */
 		T_EQ(part_gone_or_empty(f.tid[0], f.gpu, p), 1);
 		if (gpu2 > 0) {
 			T_EQ(part_gone_or_empty(f.tid[0], gpu2, p), 1);
-			T_EQ(gpu_info(gpu2, &gi, p), 0);
+			T_EQ(gm_gpu_info(ctl, gpu2, &gi, p), 0);
 			T_EQ(gi.cus_shared, 0);
 		}
-		T_EQ(gpu_info(f.gpu, &gi, p), 0);
+		T_EQ(gm_gpu_info(ctl, f.gpu, &gi, p), 0);
 		T_EQ(gi.cus_exclusive, 0);
 		/* Too late to acknowledge. */
 		T_EQ(ack(f.tfd[0], f.gpu, g, p), -EPERM);
 		/* The CUs are free for others at once. */
 		T_EQ(pset(f.tid[1], f.gpu, 0, 16, 0, 0, NULL, p), 0);
-		T_EQ(fence(f.tid[0], GPUMUX_FENCE_CLEAR, p), 0);
+		T_EQ(gm_fence(ctl, f.tid[0], GPUMUX_FENCE_CLEAR, p), 0);
 	}
 	fx_teardown(&f, p);
 	if (gpu2 > 0)
@@ -1018,7 +839,7 @@ static void t_grow(enum gm_path p, enum grow_how how, const char *name)
 		return;
 	}
 	T_EQ(pset(f.tid[0], f.gpu, 0, 8, 0, 0, NULL, p), 0);
-	drain(ctl);
+	gm_drain(ctl);
 	T_EQ(pset(f.tid[0], f.gpu, 0, 4, 0, how == BY_DEADLINE ? 300 : 60000,
 		  &ga, p),
 	     0);
@@ -1041,10 +862,11 @@ static void t_grow(enum gm_path p, enum grow_how how, const char *name)
 		f.tfd[0] = -1;
 		break;
 	case BY_FENCE:
-		T_EQ(fence(f.tid[0], 0, p), 0);
+		T_EQ(gm_fence(ctl, f.tid[0], 0, p), 0);
 		break;
 	}
-	T_EQ(wait_event(ctl, GPUMUX_EVENT_PART_GRANTED, f.tid[1], 10000, &ev),
+	T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_PART_GRANTED, f.tid[1], 10000,
+			   &ev),
 	     0);
 	T_EQ(ev.gpu_id, f.gpu);
 	T_EQ(gm_part_get(ctl, f.tid[1], f.gpu, &pi, p), 0);
@@ -1076,10 +898,10 @@ static void t_grow_partial(enum gm_path p)
 		T_MASK(pi.target, 4, 8);
 		T_ASSERT(!(pi.active[0] & 0xf0));
 		T_EQ(pi.active[0] & 0xf00, 0xf00);
-		drain(ctl);
+		gm_drain(ctl);
 		T_EQ(ack(f.tfd[0], f.gpu, ga, p), 0);
-		T_EQ(wait_event(ctl, GPUMUX_EVENT_PART_GRANTED, f.tid[1], 5000,
-				&ev),
+		T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_PART_GRANTED, f.tid[1],
+				   5000, &ev),
 		     0);
 		T_EQ(gm_part_get(ctl, f.tid[1], f.gpu, &pi, p), 0);
 		T_EQ(pi.state, GPUMUX_PART_STABLE);
@@ -1110,10 +932,10 @@ static void t_grow_shared(enum gm_path p)
 		T_EQ(gm_part_get(ctl, f.tid[1], f.gpu, &pi, p), 0);
 		T_EQ(pi.state, GPUMUX_PART_GROWING);
 		T_ASSERT(mask_empty(pi.active));
-		drain(ctl);
+		gm_drain(ctl);
 		T_EQ(ack(f.tfd[0], f.gpu, ga, p), 0);
-		T_EQ(wait_event(ctl, GPUMUX_EVENT_PART_GRANTED, f.tid[1], 5000,
-				&ev),
+		T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_PART_GRANTED, f.tid[1],
+				   5000, &ev),
 		     0);
 		T_EQ(gm_part_get(ctl, f.tid[1], f.gpu, &pi, p), 0);
 		T_EQ(pi.state, GPUMUX_PART_STABLE);
@@ -1163,12 +985,12 @@ static void t_fence_drops_growth(enum gm_path p)
 		T_EQ(pset(f.tid[0], f.gpu, 0, 8, 0, 0, NULL, p), 0);
 		T_EQ(pset(f.tid[0], f.gpu, 0, 4, 0, 60000, &ga, p), 0);
 		T_EQ(pset(f.tid[1], f.gpu, 4, 4, 0, 0, NULL, p), 0);
-		T_EQ(fence(f.tid[1], 0, p), 0);
+		T_EQ(gm_fence(ctl, f.tid[1], 0, p), 0);
 		T_EQ(part_gone_or_empty(f.tid[1], f.gpu, p), 1);
-		drain(ctl);
+		gm_drain(ctl);
 		T_EQ(ack(f.tfd[0], f.gpu, ga, p), 0);
-		T_EQ(wait_event(ctl, GPUMUX_EVENT_PART_GRANTED, f.tid[1], 500,
-				&ev),
+		T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_PART_GRANTED, f.tid[1],
+				   500, &ev),
 		     -ETIMEDOUT);
 		T_EQ(part_gone_or_empty(f.tid[1], f.gpu, p), 1);
 		/* The freed CUs are anyone's. */
@@ -1186,14 +1008,14 @@ static void t_fenced_set(enum gm_path p)
 
 	t_begin("part_set/fenced/%s", PN(p));
 	if (fx_setup(&f, 16, 16, "fenced", p)) {
-		T_EQ(fence(f.tid[0], 0, p), 0);
+		T_EQ(gm_fence(ctl, f.tid[0], 0, p), 0);
 		T_EQ(pset(f.tid[0], f.gpu, 0, 4, 0, 0, NULL, p), -EPERM);
 		T_EQ(pset(f.tid[0], f.gpu, 0, 4, GPUMUX_PART_SHARED, 0, NULL,
 			  p),
 		     -EPERM);
 		T_EQ(part_gone_or_empty(f.tid[0], f.gpu, p), 1);
 		T_EQ(pset(f.tid[0], f.gpu, 0, 0, 0, 0, NULL, p), 0);
-		T_EQ(fence(f.tid[0], GPUMUX_FENCE_CLEAR, p), 0);
+		T_EQ(gm_fence(ctl, f.tid[0], GPUMUX_FENCE_CLEAR, p), 0);
 		T_EQ(pset(f.tid[0], f.gpu, 0, 4, 0, 0, NULL, p), 0);
 	}
 	fx_teardown(&f, p);
@@ -1212,8 +1034,8 @@ static void t_close_frees(enum gm_path p)
 		T_EQ(pset(f.tid[0], f.gpu, 0, 16, 0, 0, NULL, p), 0);
 		close(f.tfd[0]);
 		f.tfd[0] = -1;
-		T_EQ(wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, f.tid[0], 5000,
-				&ev),
+		T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, f.tid[0],
+				   5000, &ev),
 		     0);
 		T_EQ(gm_part_get(ctl, f.tid[0], f.gpu, &pi, p), -ENOENT);
 		T_EQ(pset(f.tid[1], f.gpu, 0, 16, 0, 0, NULL, p), 0);
@@ -1255,8 +1077,8 @@ static void t_list_parts(enum gm_path p)
 	t_begin("list_parts/order/%s", PN(p));
 	for (k = 0; k < 3; k++)
 		T_ASSERT(gpus[k] > 0);
-	n = list(ctl, GPUMUX_LIST_PARTITIONS, pi, sizeof(pi[0]),
-		 3 * GPUMUX_MAX_GPUS, f.tid[0], &total, p);
+	n = gm_list(ctl, GPUMUX_LIST_PARTITIONS, pi, sizeof(pi[0]),
+		    3 * GPUMUX_MAX_GPUS, f.tid[0], &total, p);
 	T_ASSERT(n >= 6);
 	for (k = 1; k < n; k++)
 		T_ASSERT(pi[k - 1].tenant_id < pi[k].tenant_id ||
@@ -1270,67 +1092,67 @@ static void t_list_parts(enum gm_path p)
 
 	t_begin("list_parts/whole_tenants/%s", PN(p));
 	/* Room for 5: a's 4 fit, b's 2 would not: only a's come. */
-	n = list(ctl, GPUMUX_LIST_PARTITIONS, pi, sizeof(pi[0]), 5, f.tid[0],
-		 &total, p);
+	n = gm_list(ctl, GPUMUX_LIST_PARTITIONS, pi, sizeof(pi[0]), 5, f.tid[0],
+		    &total, p);
 	T_EQ(n, 4);
 	for (k = 0; k < n && k < 4; k++)
 		T_EQ(pi[k].tenant_id, f.tid[0]);
 	T_ASSERT(total >= 6);
 	/* The next page starts one past a. */
-	n = list(ctl, GPUMUX_LIST_PARTITIONS, pi, sizeof(pi[0]), 5,
-		 f.tid[0] + 1, &total, p);
+	n = gm_list(ctl, GPUMUX_LIST_PARTITIONS, pi, sizeof(pi[0]), 5,
+		    f.tid[0] + 1, &total, p);
 	T_ASSERT(n >= 2);
 	T_ASSERT(n < 1 || pi[0].tenant_id > f.tid[0]);
 	t_end();
 
 	t_begin("list_parts/eoverflow/%s", PN(p));
-	n = list(ctl, GPUMUX_LIST_PARTITIONS, pi, sizeof(pi[0]), 3, f.tid[0],
-		 &total, p);
+	n = gm_list(ctl, GPUMUX_LIST_PARTITIONS, pi, sizeof(pi[0]), 3, f.tid[0],
+		    &total, p);
 	T_EQ(n, -EOVERFLOW);
-	n = list(ctl, GPUMUX_LIST_PARTITIONS, pi, sizeof(pi[0]), 1, f.tid[0],
-		 &total, p);
+	n = gm_list(ctl, GPUMUX_LIST_PARTITIONS, pi, sizeof(pi[0]), 1, f.tid[0],
+		    &total, p);
 	T_EQ(n, -EOVERFLOW);
 	/* Counting needs no room. */
-	n = list(ctl, GPUMUX_LIST_PARTITIONS, pi, sizeof(pi[0]), 0, f.tid[0],
-		 &total, p);
+	n = gm_list(ctl, GPUMUX_LIST_PARTITIONS, pi, sizeof(pi[0]), 0, f.tid[0],
+		    &total, p);
 	T_EQ(n, 0);
 	T_ASSERT(total >= 6);
 	t_end();
 
 	t_begin("list_parts/tenant_sees_own/%s", PN(p));
-	n = list(f.tfd[1], GPUMUX_LIST_PARTITIONS, pi, sizeof(pi[0]),
-		 3 * GPUMUX_MAX_GPUS, 0, &total, p);
+	n = gm_list(f.tfd[1], GPUMUX_LIST_PARTITIONS, pi, sizeof(pi[0]),
+		    3 * GPUMUX_MAX_GPUS, 0, &total, p);
 	T_EQ(n, 2);
 	T_EQ(total, 2);
 	for (k = 0; k < n && k < 2; k++)
 		T_EQ(pi[k].tenant_id, f.tid[1]);
-	n = list(f.tfd[2], GPUMUX_LIST_PARTITIONS, pi, sizeof(pi[0]),
-		 3 * GPUMUX_MAX_GPUS, 0, &total, p);
+	n = gm_list(f.tfd[2], GPUMUX_LIST_PARTITIONS, pi, sizeof(pi[0]),
+		    3 * GPUMUX_MAX_GPUS, 0, &total, p);
 	T_EQ(n, 0);
 	T_EQ(total, 0);
 	t_end();
 
 	t_begin("list_parts/entry_size/%s", PN(p));
-	T_EQ(list(ctl, GPUMUX_LIST_PARTITIONS, pi, sizeof(pi[0]) - 8, 8, 0,
-		  NULL, p),
+	T_EQ(gm_list(ctl, GPUMUX_LIST_PARTITIONS, pi, sizeof(pi[0]) - 8, 8, 0,
+		     NULL, p),
 	     -EINVAL);
-	T_EQ(list(ctl, GPUMUX_LIST_PARTITIONS, pi, sizeof(pi[0]) + 8, 8, 0,
-		  NULL, p),
+	T_EQ(gm_list(ctl, GPUMUX_LIST_PARTITIONS, pi, sizeof(pi[0]) + 8, 8, 0,
+		     NULL, p),
 	     -EINVAL);
-	T_EQ(list(f.tfd[0], GPUMUX_LIST_PARTITIONS, pi, sizeof(pi[0]) - 8, 8, 0,
-		  NULL, p),
+	T_EQ(gm_list(f.tfd[0], GPUMUX_LIST_PARTITIONS, pi, sizeof(pi[0]) - 8, 8,
+		     0, NULL, p),
 	     -EINVAL);
 	t_end();
 
 	t_begin("list_parts/efault/%s", PN(p));
-	T_EQ(list(ctl, GPUMUX_LIST_PARTITIONS, (void *)(uintptr_t)8,
-		  sizeof(pi[0]), 8, f.tid[0], NULL, p),
+	T_EQ(gm_list(ctl, GPUMUX_LIST_PARTITIONS, (void *)(uintptr_t)8,
+		     sizeof(pi[0]), 8, f.tid[0], NULL, p),
 	     -EFAULT);
 	t_end();
 
 	t_begin("list_parts/fields/%s", PN(p));
-	n = list(ctl, GPUMUX_LIST_PARTITIONS, pi, sizeof(pi[0]), 8, f.tid[1],
-		 &total, p);
+	n = gm_list(ctl, GPUMUX_LIST_PARTITIONS, pi, sizeof(pi[0]), 8, f.tid[1],
+		    &total, p);
 	T_ASSERT(n >= 2);
 	for (i = 0; n >= 2 && i < 2; i++) {
 		T_EQ(pi[i].tenant_id, f.tid[1]);
@@ -1354,19 +1176,14 @@ static void t_list_parts(enum gm_path p)
 
 int main(void)
 {
-	long long base[NR_CNT];
+	long long base[GM_NR_CNT];
 	enum gm_path p;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	ctl = gm_open_control(O_NONBLOCK);
-	if (ctl < 0) {
-		t_begin("open/control");
-		t_fail(__FILE__, __LINE__, "open %s: %s", GPUMUX_DEVICE_PATH,
-		       strerror(-ctl));
-		t_end();
+	ctl = gm_t_open_control(O_NONBLOCK);
+	if (ctl < 0)
 		return 1;
-	}
-	counters_get(base);
+	gm_counters_get(base);
 	for_each_path(p) {
 		t_set_valid(p);
 		t_overlap(p);
@@ -1391,7 +1208,7 @@ int main(void)
 		t_close_frees(p);
 		t_list_parts(p);
 	}
-	t_leaks(base);
+	gm_t_leaks(base);
 	close(ctl);
 	return t_status();
 }

@@ -89,14 +89,6 @@ static bool chance(unsigned int pct)
 	return rn(100) < pct;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* ------------------------------------------------------------ shared */
 
 enum {
@@ -954,8 +946,8 @@ static int child_main(int sock, int shmfd, int slot, uint64_t seed)
 
 		/* A request may have been lost with a forwarded fd: ask again. */
 		if (!atomic_load(&c_pause) && ct_count() < 2 &&
-		    now_s() - last_want > 0.5) {
-			last_want = now_s();
+		    gm_now_s() - last_want > 0.5) {
+			last_want = gm_now_s();
 			atomic_store(&c_want_pending, 0);
 			want_tenant();
 		}
@@ -1009,11 +1001,11 @@ static int child_main(int sock, int shmfd, int slot, uint64_t seed)
 					want_tenant();
 				break;
 			case M_QUIESCE: {
-				double end = now_s() + 10;
+				double end = gm_now_s() + 10;
 
 				atomic_store(&c_pause, 1);
 				while (atomic_load(&c_paused) < NWORKERS &&
-				       now_s() < end)
+				       gm_now_s() < end)
 					usleep(5000);
 				for (i = 0; i < CT_TENANTS; i++) {
 					if (!ct[i].id)
@@ -1121,50 +1113,6 @@ static char *read_file(const char *path)
 	return b;
 }
 
-static void set_bit64(__u64 *m, unsigned int b)
-{
-	m[b / 64] |= 1ULL << (b % 64);
-}
-
-static int parse_ranges(const char *s, __u64 *m)
-{
-	memset(m, 0, GPUMUX_MASK_WORDS * 8);
-	while (*s) {
-		char *e;
-		unsigned long a = strtoul(s, &e, 10), b = a, i;
-
-		if (e == s)
-			return -1;
-		if (*e == '-') {
-			s = e + 1;
-			b = strtoul(s, &e, 10);
-			if (e == s)
-				return -1;
-		}
-		if (a > b || b >= GPUMUX_MAX_CUS)
-			return -1;
-		for (i = a; i <= b; i++)
-			set_bit64(m, (unsigned int)i);
-		if (*e == ',')
-			e++;
-		else if (*e)
-			return -1;
-		s = e;
-	}
-	return 0;
-}
-
-static const char *kv(char **tok, int n, const char *key)
-{
-	size_t kl = strlen(key);
-	int i;
-
-	for (i = 0; i < n; i++)
-		if (!strncmp(tok[i], key, kl) && tok[i][kl] == '=')
-			return tok[i] + kl + 1;
-	return NULL;
-}
-
 static void read_counters(struct snap *S)
 {
 	char *txt = read_file(DEBUGFS "/counters"), *line, *save = NULL;
@@ -1207,17 +1155,17 @@ static int read_state(struct snap *S)
 		if (n < 2)
 			continue;
 		if (!strcmp(tok[0], "gpu") && S->ngpu < 256) {
-			const char *c = kv(tok, n, "cus");
+			const char *c = gm_kv(tok, n, "cus");
 			struct sgpu *g = &S->gpu[S->ngpu++];
 
 			g->id = (unsigned int)strtoul(tok[1], NULL, 10);
 			g->cus = c ? (unsigned int)strtoul(c, NULL, 10) : 0;
 		} else if (!strcmp(tok[0], "tenant") && S->nten < SMAX) {
-			const char *f = kv(tok, n, "fenced"),
-				   *mc = kv(tok, n, "max_cus"),
-				   *q = kv(tok, n, "quota"),
-				   *u = kv(tok, n, "used"),
-				   *nb = kv(tok, n, "buffers");
+			const char *f = gm_kv(tok, n, "fenced"),
+				   *mc = gm_kv(tok, n, "max_cus"),
+				   *q = gm_kv(tok, n, "quota"),
+				   *u = gm_kv(tok, n, "used"),
+				   *nb = gm_kv(tok, n, "buffers");
 			struct sten *x = &S->ten[S->nten];
 
 			if (!f || !mc || !q || !u || !nb) {
@@ -1235,15 +1183,15 @@ static int read_state(struct snap *S)
 			S->nten++;
 		} else if (!strcmp(tok[0], "part") && n >= 3 &&
 			   S->npart < SMAX) {
-			const char *fl = kv(tok, n, "flags"),
-				   *st = kv(tok, n, "state"),
-				   *ac = kv(tok, n, "active"),
-				   *tg = kv(tok, n, "target");
+			const char *fl = gm_kv(tok, n, "flags"),
+				   *st = gm_kv(tok, n, "state"),
+				   *ac = gm_kv(tok, n, "active"),
+				   *tg = gm_kv(tok, n, "target");
 			struct spart *p = &S->part[S->npart];
 
 			if (!fl || !st || !ac || !tg ||
-			    parse_ranges(ac, p->act) ||
-			    parse_ranges(tg, p->tgt)) {
+			    gm_parse_ranges(ac, p->act) ||
+			    gm_parse_ranges(tg, p->tgt)) {
 				if (!S->nbad++)
 					snprintf(S->bad, sizeof(S->bad), "%s",
 						 head);
@@ -1255,9 +1203,9 @@ static int read_state(struct snap *S)
 			snprintf(p->state, sizeof(p->state), "%s", st);
 			S->npart++;
 		} else if (!strcmp(tok[0], "buf") && S->nbuf < SMAX * 4) {
-			const char *o = kv(tok, n, "owner"),
-				   *sz = kv(tok, n, "size"),
-				   *gr = kv(tok, n, "grants");
+			const char *o = gm_kv(tok, n, "owner"),
+				   *sz = gm_kv(tok, n, "size"),
+				   *gr = gm_kv(tok, n, "grants");
 			struct sbuf *b = &S->buf[S->nbuf];
 
 			if (!o || !sz || !gr) {
@@ -1379,7 +1327,7 @@ static int check_snapshot(const struct snap *S, int cat, bool strict,
 			unsigned int b;
 
 			for (b = 0; b < g->cus; b++)
-				set_bit64(lim, b);
+				gm_set_bit64(lim, b);
 			if (!m_subset(p->act, lim) || !m_subset(p->tgt, lim))
 				INV("part %u %u: CUs past the GPU's %u", p->t,
 				    p->g, g->cus);
@@ -1752,7 +1700,7 @@ static void part_change(void)
 		n = 1 + rn(MIN(max_cus, 16U));
 		a = rn(cus);
 		for (i = a; i < a + n && i < cus; i++)
-			set_bit64(s.mask, i);
+			gm_set_bit64(s.mask, i);
 	}
 	switch (rn(10)) {
 	case 0:
@@ -1901,10 +1849,10 @@ static void *checker(void *unused)
 /* Wait up to @secs for child @slot to be reaped; false if it is not. */
 static bool reap(int slot, double secs)
 {
-	double end = now_s() + secs;
+	double end = gm_now_s() + secs;
 	int st;
 
-	while (now_s() < end) {
+	while (gm_now_s() < end) {
 		pid_t r = waitpid(kids[slot].pid, &st, WNOHANG);
 
 		if (r == kids[slot].pid || (r < 0 && errno == ECHILD))
@@ -1975,7 +1923,7 @@ static bool leak_at_baseline(char *why, size_t n, double secs)
 	static const int leak[] = { C_TENANTS, C_BUFFERS, C_PAGES, C_PINNED,
 				    C_GRANTS,  C_PENDING, C_GPUS };
 	struct snap *S = snap_run;
-	double end = now_s() + secs;
+	double end = gm_now_s() + secs;
 	unsigned int i;
 
 	for (;;) {
@@ -1993,7 +1941,7 @@ static bool leak_at_baseline(char *why, size_t n, double secs)
 			}
 		if (ok)
 			return true;
-		if (now_s() > end)
+		if (gm_now_s() > end)
 			return false;
 		usleep(100000);
 	}
@@ -2049,11 +1997,11 @@ static void check_quiescent(int base_armed)
 {
 	struct snap *S = snap_run;
 	long long before[C_NR], armed;
-	double end = now_s() + 5;
+	double end = gm_now_s() + 5;
 	int i;
 
 	for (;;) {
-		bool last = now_s() > end;
+		bool last = gm_now_s() > end;
 
 		read_counters(S);
 		memcpy(before, S->ctr, sizeof(before));
@@ -2079,18 +2027,11 @@ static void check_quiescent(int base_armed)
 	}
 }
 
-static unsigned long env_ul(const char *name, unsigned long def)
-{
-	const char *v = getenv(name);
-
-	return v && *v ? strtoul(v, NULL, 0) : def;
-}
-
 int main(int argc, char **argv)
 {
-	unsigned long secs = env_ul("GM_STRESS_SECS", 20);
-	unsigned long procs = env_ul("GM_STRESS_PROCS", 4);
-	uint64_t seed = env_ul("GM_STRESS_SEED", 0);
+	unsigned long secs = gm_env_ul("GM_STRESS_SECS", 20);
+	unsigned long procs = gm_env_ul("GM_STRESS_PROCS", 4);
+	uint64_t seed = gm_env_ul("GM_STRESS_SEED", 0);
 	pthread_t th_broker, th_events, th_ctl[2], th_check;
 	double t0, next_kill;
 	char why[200];
@@ -2180,13 +2121,13 @@ int main(int argc, char **argv)
 	pthread_create(&th_ctl[1], NULL, controller, (void *)2);
 	pthread_create(&th_check, NULL, checker, NULL);
 
-	t0 = now_s();
+	t0 = gm_now_s();
 	next_kill = t0 + 1 + rn(1000) / 1000.0;
-	while (now_s() - t0 < (double)secs) {
+	while (gm_now_s() - t0 < (double)secs) {
 		usleep(50000);
-		if (now_s() < next_kill)
+		if (gm_now_s() < next_kill)
 			continue;
-		next_kill = now_s() + 0.8 + rn(1500) / 1000.0;
+		next_kill = gm_now_s() + 0.8 + rn(1500) / 1000.0;
 		i = (int)rn((uint32_t)nkids);
 		end_child(i, chance(75));
 		if (spawn_child(i))
@@ -2205,7 +2146,7 @@ int main(int argc, char **argv)
 				 MSG_DONTWAIT);
 	pthread_mutex_unlock(&kids_lock);
 	{
-		double end = now_s() + 15;
+		double end = gm_now_s() + 15;
 		bool all;
 
 		do {
@@ -2217,7 +2158,7 @@ int main(int argc, char **argv)
 				    !kids[i].quiet)
 					all = false;
 			pthread_mutex_unlock(&kids_lock);
-		} while (!all && now_s() < end);
+		} while (!all && gm_now_s() < end);
 		if (!all)
 			viol(V_QUIET, "children did not quiesce within 15 s");
 	}
@@ -2247,12 +2188,12 @@ int main(int argc, char **argv)
 	 * the tenants to go, then the GPUs must be free.
 	 */
 	{
-		double end = now_s() + 10;
+		double end = gm_now_s() + 10;
 
 		do
 			read_counters(snap_run);
 		while (snap_run->ctr[C_TENANTS] != base_ctr[C_TENANTS] &&
-		       now_s() < end && !usleep(50000));
+		       gm_now_s() < end && !usleep(50000));
 	}
 	for (i = 0; i < 3; i++) {
 		int r = gpu_ids[i] ? gm_gpu_remove(ctl, gpu_ids[i], GM_IOCTL) :
@@ -2273,7 +2214,7 @@ int main(int argc, char **argv)
 		}
 	}
 
-	printf("stress: %.1f s;", now_s() - t0);
+	printf("stress: %.1f s;", gm_now_s() - t0);
 	for (i = 0; i < S_NR; i++)
 		printf(" %s=%lu", s_name[i], atomic_load(&sh->s[i]));
 	printf("\n");

@@ -16,148 +16,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define __maybe_unused __attribute__((unused))
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define for_each_path(p) \
 	for ((p) = GM_IOCTL; (p) <= GM_URING; (p) = (enum gm_path)((p) + 1))
 #define PN(p) gm_path_name[p]
 
 static int ctl;
 
-/* ---- helpers (kept local: see the report on shared helpers) -------------- */
-
-static __maybe_unused int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/*
- * Wait up to @ms for an event of @type (of @tenant unless 0) on @fd,
- * reading one event at a time and dropping the others.  0 with *@out
- * filled, -ETIMEDOUT, or -errno.
- */
-static __maybe_unused int wait_event(int fd, unsigned int type,
-				     unsigned int tenant, int ms,
-				     struct gpumux_event *out)
-{
-	int64_t end = now_ns() + ms * 1000000LL;
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	struct gpumux_event ev;
-	ssize_t n;
-
-	for (;;) {
-		int64_t left = (end - now_ns()) / 1000000;
-
-		if (left < 0)
-			return -ETIMEDOUT;
-		if (poll(&pfd, 1, (int)left) <= 0 || !(pfd.revents & POLLIN))
-			continue;
-		n = read(fd, &ev, sizeof(ev));
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n != sizeof(ev))
-			return -EIO;
-		if (ev.type == type && (!tenant || ev.tenant_id == tenant)) {
-			if (out)
-				*out = ev;
-			return 0;
-		}
-	}
-}
-
-/* Read and drop whatever is queued on @fd; returns how many. */
-static __maybe_unused int drain(int fd)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	struct gpumux_event ev[64];
-	int n = 0;
-	ssize_t r;
-
-	while (poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN)) {
-		r = read(fd, ev, sizeof(ev));
-		if (r <= 0)
-			break;
-		n += r / sizeof(ev[0]);
-	}
-	return n;
-}
-
-static __maybe_unused int list(int fd, unsigned int kind, void *buf,
-			       size_t esize, unsigned int cap,
-			       unsigned int start, unsigned int *total,
-			       enum gm_path p)
-{
-	struct gpumux_list l = {
-		.kind = kind,
-		.entry_size = esize,
-		.addr = (uintptr_t)buf,
-		.capacity = cap,
-		.start_id = start,
-	};
-	int ret = GM_CMD(fd, GPUMUX_CMD_LIST, &l, p);
-
-	if (ret < 0)
-		return ret;
-	if (total)
-		*total = l.total;
-	return (int)l.count;
-}
-
-static __maybe_unused int tenant_info(int fd, unsigned int id,
-				      struct gpumux_tenant_info *ti,
-				      enum gm_path p)
-{
-	int n = list(fd, GPUMUX_LIST_TENANTS, ti, sizeof(*ti), 1, id, NULL, p);
-
-	if (n < 0)
-		return n;
-	if (n == 0 || ti->tenant_id != id)
-		return -ENOENT;
-	return 0;
-}
-
-static __maybe_unused int get_info(int fd, struct gpumux_info *info,
-				   enum gm_path p)
-{
-	memset(info, 0, sizeof(*info));
-	return GM_CMD(fd, GPUMUX_CMD_GET_INFO, info, p);
-}
-
-static __maybe_unused int state_line(const char *prefix, char *buf, size_t len)
-{
-	FILE *f = fopen("/sys/kernel/debug/gpumux/state", "r");
-	char line[1024];
-	int ret = -ENOENT;
-
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, prefix, strlen(prefix))) {
-			size_t n = strcspn(line, "\n");
-
-			if (n >= len)
-				n = len - 1;
-			memcpy(buf, line, n);
-			buf[n] = 0;
-			ret = 0;
-			break;
-		}
-	}
-	fclose(f);
-	return ret;
-}
-
-static int fence(unsigned int tenant, unsigned int flags, enum gm_path p)
-{
-	struct gpumux_tenant_fence f = { .tenant_id = tenant, .flags = flags };
-
-	return GM_CMD(ctl, GPUMUX_CMD_TENANT_FENCE, &f, p);
-}
+/* ---- helpers (the shared ones are in gmtest.c) --------------------------- */
 
 static int create_raw(struct gpumux_tenant_create *c, enum gm_path p)
 {
@@ -173,47 +38,6 @@ static void fill_create(struct gpumux_tenant_create *c, const char *name)
 	c->pinned_quota = 1 << 20;
 }
 
-static const char *const cnames[] = {
-	"tenants", "buffers", "pages",	      "pinned_bytes",
-	"grants",  "gpus",    "pending_cmds",
-};
-
-#define NR_CNT ARRAY_SIZE(cnames)
-
-static void counters_get(long long *v)
-{
-	size_t i;
-
-	for (i = 0; i < NR_CNT; i++)
-		v[i] = gm_counter(cnames[i]);
-}
-
-static void t_leaks(const long long *base)
-{
-	long long now[NR_CNT];
-	int tries;
-	size_t i;
-
-	t_begin("leaks");
-	if (base[0] < 0) {
-		t_skip("no /sys/kernel/debug/gpumux/counters");
-		t_end();
-		return;
-	}
-	for (tries = 0; tries < 50; tries++) {
-		counters_get(now);
-		if (!memcmp(now, base, sizeof(now)))
-			break;
-		usleep(100000);
-	}
-	for (i = 0; i < NR_CNT; i++)
-		if (now[i] != base[i])
-			t_fail(__FILE__, __LINE__,
-			       "counter %s = %lld, was %lld", cnames[i], now[i],
-			       base[i]);
-	t_end();
-}
-
 /* ---- TENANT_CREATE ------------------------------------------------------- */
 
 static void t_create_valid(enum gm_path p)
@@ -225,8 +49,8 @@ static void t_create_valid(enum gm_path p)
 	char line[1024], want[512], prefix[32];
 
 	t_begin("tenant_create/valid/%s", PN(p));
-	drain(ctl);
-	T_EQ(get_info(ctl, &before, p), 0);
+	gm_drain(ctl);
+	T_EQ(gm_get_info(ctl, &before, p), 0);
 	fill_create(&c, "tenant-valid");
 	c.max_cus = 12;
 	c.pinned_quota = 3 << 20;
@@ -239,12 +63,12 @@ static void t_create_valid(enum gm_path p)
 		t_end();
 		return;
 	}
-	T_EQ(get_info(c.fd, &info, p), 0);
+	T_EQ(gm_get_info(c.fd, &info, p), 0);
 	T_EQ(info.file_kind, GPUMUX_FILE_TENANT);
 	T_EQ(info.tenant_id, c.tenant_id);
-	T_EQ(get_info(ctl, &after, p), 0);
+	T_EQ(gm_get_info(ctl, &after, p), 0);
 	T_EQ(after.nr_tenants, before.nr_tenants + 1);
-	T_EQ(tenant_info(ctl, c.tenant_id, &ti, p), 0);
+	T_EQ(gm_tenant_info(ctl, c.tenant_id, &ti, p), 0);
 	T_EQ(ti.tenant_id, c.tenant_id);
 	T_EQ(ti.flags, 0);
 	T_EQ(strcmp(ti.name, "tenant-valid"), 0);
@@ -259,19 +83,21 @@ static void t_create_valid(enum gm_path p)
 		want, sizeof(want),
 		"tenant %u name=tenant-valid fenced=0 max_cus=12 quota=%u used=0 buffers=0",
 		c.tenant_id, 3 << 20);
-	if (state_line(prefix, line, sizeof(line)) == 0 && strcmp(line, want))
+	if (gm_state_line(prefix, line, sizeof(line)) == 0 &&
+	    strcmp(line, want))
 		t_fail(__FILE__, __LINE__, "state '%s', want '%s'", line, want);
 	t_end();
 
 	t_begin("tenant_close/gone_event/%s", PN(p));
 	T_EQ(close(c.fd), 0);
-	T_EQ(wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, c.tenant_id, 5000, &ev),
+	T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, c.tenant_id, 5000,
+			   &ev),
 	     0);
 	T_EQ(ev.tenant_id, c.tenant_id);
-	T_EQ(tenant_info(ctl, c.tenant_id, &ti, p), -ENOENT);
-	T_EQ(get_info(ctl, &after, p), 0);
+	T_EQ(gm_tenant_info(ctl, c.tenant_id, &ti, p), -ENOENT);
+	T_EQ(gm_get_info(ctl, &after, p), 0);
 	T_EQ(after.nr_tenants, before.nr_tenants);
-	T_ASSERT(state_line(prefix, line, sizeof(line)) != 0);
+	T_ASSERT(gm_state_line(prefix, line, sizeof(line)) != 0);
 	t_end();
 }
 
@@ -304,7 +130,7 @@ static void t_create_invalid(enum gm_path p)
 	struct gpumux_tenant_create c;
 	unsigned int i;
 
-	get_info(ctl, &before, p);
+	gm_get_info(ctl, &before, p);
 
 	t_begin("tenant_create/name_empty/%s", PN(p));
 	fill_create(&c, "");
@@ -374,7 +200,7 @@ static void t_create_invalid(enum gm_path p)
 	}
 
 	t_begin("tenant_create/invalid_leaves_nothing/%s", PN(p));
-	T_EQ(get_info(ctl, &after, p), 0);
+	T_EQ(gm_get_info(ctl, &after, p), 0);
 	T_EQ(after.nr_tenants, before.nr_tenants);
 	t_end();
 }
@@ -407,11 +233,11 @@ static void t_create_from_tenant(enum gm_path p)
 
 	t_begin("tenant_create/from_tenant/%s", PN(p));
 	tfd = T_OK(gm_tenant_create(ctl, "tenant-eperm", 0, 0, NULL, p));
-	get_info(ctl, &before, p);
+	gm_get_info(ctl, &before, p);
 	fill_create(&c, "tenant-child");
 	if (tfd >= 0)
 		T_EQ(GM_CMD(tfd, GPUMUX_CMD_TENANT_CREATE, &c, p), -EPERM);
-	get_info(ctl, &after, p);
+	gm_get_info(ctl, &after, p);
 	T_EQ(after.nr_tenants, before.nr_tenants);
 	if (tfd >= 0)
 		close(tfd);
@@ -428,7 +254,7 @@ static void t_create_enospc(enum gm_path p)
 	int *fds, ret = 0;
 
 	t_begin("tenant_create/enospc/%s", PN(p));
-	T_EQ(get_info(ctl, &info, p), 0);
+	T_EQ(gm_get_info(ctl, &info, p), 0);
 	room = info.max_tenants - info.nr_tenants;
 	if (room > 16384) {
 		t_skip("max_tenants too large to fill");
@@ -456,7 +282,7 @@ static void t_create_enospc(enum gm_path p)
 	}
 	T_EQ(n, room);
 	T_EQ(ret, -ENOSPC);
-	T_EQ(get_info(ctl, &info, p), 0);
+	T_EQ(gm_get_info(ctl, &info, p), 0);
 	T_EQ(info.nr_tenants, info.max_tenants);
 	t_end();
 
@@ -467,8 +293,8 @@ static void t_create_enospc(enum gm_path p)
 		unsigned int total = 0;
 		int cnt;
 
-		cnt = ti ? list(ctl, GPUMUX_LIST_TENANTS, ti, sizeof(*ti), 2048,
-				0, &total, p) :
+		cnt = ti ? gm_list(ctl, GPUMUX_LIST_TENANTS, ti, sizeof(*ti),
+				   2048, 0, &total, p) :
 			   -ENOMEM;
 		T_EQ(cnt, 1024);
 		T_EQ(total, info.nr_tenants);
@@ -492,7 +318,7 @@ static void t_create_enospc(enum gm_path p)
 		close(fds[i]);
 	free(fds);
 	setrlimit(RLIMIT_NOFILE, &old);
-	drain(ctl);
+	gm_drain(ctl);
 	t_end();
 }
 
@@ -506,7 +332,7 @@ static void t_create_emfile(enum gm_path p)
 
 	t_begin("tenant_create/emfile/%s", PN(p));
 	/* Make sure the uring path's ring exists before fds run out. */
-	T_EQ(get_info(ctl, &before, p), 0);
+	T_EQ(gm_get_info(ctl, &before, p), 0);
 	lowest = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	T_ASSERT(lowest >= 0);
 	close(lowest);
@@ -517,7 +343,7 @@ static void t_create_emfile(enum gm_path p)
 	fill_create(&c, "tenant-emfile");
 	T_EQ(create_raw(&c, p), -EMFILE);
 	setrlimit(RLIMIT_NOFILE, &old);
-	T_EQ(get_info(ctl, &after, p), 0);
+	T_EQ(gm_get_info(ctl, &after, p), 0);
 	T_EQ(after.nr_tenants, before.nr_tenants);
 	t_end();
 }
@@ -553,12 +379,12 @@ static void t_fence(enum gm_path p)
 	T_ASSERT(map != MAP_FAILED);
 	if (map != MAP_FAILED)
 		memset(map, 0x77, 8192);
-	drain(tfd);
-	T_EQ(fence(tid, 0, p), 0);
-	T_EQ(wait_event(tfd, GPUMUX_EVENT_FENCED, 0, 5000, &ev), 0);
+	gm_drain(tfd);
+	T_EQ(gm_fence(ctl, tid, 0, p), 0);
+	T_EQ(gm_wait_event(tfd, GPUMUX_EVENT_FENCED, 0, 5000, &ev), 0);
 	T_EQ(ev.tenant_id, tid);
 	T_EQ(ev.arg, 1);
-	T_EQ(tenant_info(ctl, tid, &ti, p), 0);
+	T_EQ(gm_tenant_info(ctl, tid, &ti, p), 0);
 	T_EQ(ti.flags & GPUMUX_TENANT_FENCED, GPUMUX_TENANT_FENCED);
 	/* Every CU taken at once, no deadline. */
 	if (gm_part_get(ctl, tid, gpu, &pi, p) == 0) {
@@ -570,14 +396,14 @@ static void t_fence(enum gm_path p)
 		T_EQ(any, 0);
 	}
 	snprintf(prefix, sizeof(prefix), "tenant %u ", tid);
-	if (state_line(prefix, line, sizeof(line)) == 0)
+	if (gm_state_line(prefix, line, sizeof(line)) == 0)
 		T_ASSERT(strstr(line, " fenced=1 ") != NULL);
 	t_end();
 
 	t_begin("tenant_fence/buffers_and_mappings_stay/%s", PN(p));
 	if (map != MAP_FAILED)
 		T_EQ(map[8191], 0x77);
-	T_EQ(tenant_info(ctl, tid, &ti, p), 0);
+	T_EQ(gm_tenant_info(ctl, tid, &ti, p), 0);
 	T_EQ(ti.nr_buffers, 1);
 	T_EQ(ti.pinned_used, 8192);
 	t_end();
@@ -599,24 +425,24 @@ static void t_fence(enum gm_path p)
 	t_end();
 
 	t_begin("tenant_fence/allows_info_list_free/%s", PN(p));
-	T_EQ(get_info(tfd, &info, p), 0);
-	T_EQ(tenant_info(tfd, tid, &ti, p), 0);
+	T_EQ(gm_get_info(tfd, &info, p), 0);
+	T_EQ(gm_tenant_info(tfd, tid, &ti, p), 0);
 	T_EQ(gm_buf_free(tfd, buf, p), 0);
 	if (map != MAP_FAILED)
 		T_EQ(map[0], 0x77);
 	t_end();
 
 	t_begin("tenant_fence/clear/%s", PN(p));
-	drain(tfd);
-	T_EQ(fence(tid, GPUMUX_FENCE_CLEAR, p), 0);
-	T_EQ(wait_event(tfd, GPUMUX_EVENT_FENCED, 0, 5000, &ev), 0);
+	gm_drain(tfd);
+	T_EQ(gm_fence(ctl, tid, GPUMUX_FENCE_CLEAR, p), 0);
+	T_EQ(gm_wait_event(tfd, GPUMUX_EVENT_FENCED, 0, 5000, &ev), 0);
 	T_EQ(ev.arg, 0);
-	T_EQ(tenant_info(ctl, tid, &ti, p), 0);
+	T_EQ(gm_tenant_info(ctl, tid, &ti, p), 0);
 	T_EQ(ti.flags & GPUMUX_TENANT_FENCED, 0);
 	T_EQ(gm_part_set_range(ctl, tid, gpu, 0, 4, 0, 0, NULL, p), 0);
 	T_EQ(gm_buf_alloc(tfd, 4096, &buf2, NULL, p), 0);
 	T_EQ(gm_buf_free(tfd, buf2, p), 0);
-	if (state_line(prefix, line, sizeof(line)) == 0)
+	if (gm_state_line(prefix, line, sizeof(line)) == 0)
 		T_ASSERT(strstr(line, " fenced=0 ") != NULL);
 	t_end();
 
@@ -636,16 +462,16 @@ static void t_fence_invalid(enum gm_path p)
 	tfd = gm_tenant_create(ctl, "tenant-fence-inv", 0, 0, &tid, p);
 
 	t_begin("tenant_fence/enoent/%s", PN(p));
-	T_EQ(fence(0, 0, p), -ENOENT);
-	T_EQ(fence(0xffffffffu, 0, p), -ENOENT);
-	T_EQ(fence(0xffffffffu, GPUMUX_FENCE_CLEAR, p), -ENOENT);
+	T_EQ(gm_fence(ctl, 0, 0, p), -ENOENT);
+	T_EQ(gm_fence(ctl, 0xffffffffu, 0, p), -ENOENT);
+	T_EQ(gm_fence(ctl, 0xffffffffu, GPUMUX_FENCE_CLEAR, p), -ENOENT);
 	t_end();
 
 	t_begin("tenant_fence/unknown_flags/%s", PN(p));
 	T_OK(tfd);
-	T_EQ(fence(tid, 1U << 1, p), -EINVAL);
-	T_EQ(fence(tid, GPUMUX_FENCE_CLEAR | (1U << 31), p), -EINVAL);
-	T_EQ(tenant_info(ctl, tid, &ti, p), 0);
+	T_EQ(gm_fence(ctl, tid, 1U << 1, p), -EINVAL);
+	T_EQ(gm_fence(ctl, tid, GPUMUX_FENCE_CLEAR | (1U << 31), p), -EINVAL);
+	T_EQ(gm_tenant_info(ctl, tid, &ti, p), 0);
 	T_EQ(ti.flags, 0);
 	t_end();
 
@@ -653,14 +479,14 @@ static void t_fence_invalid(enum gm_path p)
 	f.tenant_id = tid;
 	if (tfd >= 0)
 		T_EQ(GM_CMD(tfd, GPUMUX_CMD_TENANT_FENCE, &f, p), -EPERM);
-	T_EQ(tenant_info(ctl, tid, &ti, p), 0);
+	T_EQ(gm_tenant_info(ctl, tid, &ti, p), 0);
 	T_EQ(ti.flags, 0);
 	t_end();
 
 	t_begin("tenant_fence/gone_tenant/%s", PN(p));
 	if (tfd >= 0)
 		close(tfd);
-	T_EQ(fence(tid, 0, p), -ENOENT);
+	T_EQ(gm_fence(ctl, tid, 0, p), -ENOENT);
 	t_end();
 }
 
@@ -687,8 +513,8 @@ static void t_list_tenants(enum gm_path p)
 	start = ids[0];
 	found = 0;
 	for (k = 0; k < 64; k++) {
-		n = list(ctl, GPUMUX_LIST_TENANTS, ti, sizeof(ti[0]), 3, start,
-			 &total, p);
+		n = gm_list(ctl, GPUMUX_LIST_TENANTS, ti, sizeof(ti[0]), 3,
+			    start, &total, p);
 		T_ASSERT(n >= 0 && n <= 3);
 		if (n <= 0)
 			break;
@@ -712,43 +538,43 @@ static void t_list_tenants(enum gm_path p)
 	t_end();
 
 	t_begin("list_tenants/count_only/%s", PN(p));
-	n = list(ctl, GPUMUX_LIST_TENANTS, NULL, sizeof(ti[0]), 0, ids[0],
-		 &total, p);
+	n = gm_list(ctl, GPUMUX_LIST_TENANTS, NULL, sizeof(ti[0]), 0, ids[0],
+		    &total, p);
 	T_EQ(n, 0);
 	T_ASSERT(total >= NT);
 	t_end();
 
 	t_begin("list_tenants/tenant_sees_itself/%s", PN(p));
 	if (fds[1] >= 0) {
-		n = list(fds[1], GPUMUX_LIST_TENANTS, ti, sizeof(ti[0]), NT + 8,
-			 0, &total, p);
+		n = gm_list(fds[1], GPUMUX_LIST_TENANTS, ti, sizeof(ti[0]),
+			    NT + 8, 0, &total, p);
 		T_EQ(n, 1);
 		T_EQ(total, 1);
 		T_EQ(ti[0].tenant_id, ids[1]);
 		/* Past its own id: nothing. */
-		n = list(fds[1], GPUMUX_LIST_TENANTS, ti, sizeof(ti[0]), NT + 8,
-			 ids[1] + 1, &total, p);
+		n = gm_list(fds[1], GPUMUX_LIST_TENANTS, ti, sizeof(ti[0]),
+			    NT + 8, ids[1] + 1, &total, p);
 		T_EQ(n, 0);
 		T_EQ(total, 0);
 	}
 	t_end();
 
 	t_begin("list_tenants/entry_size/%s", PN(p));
-	T_EQ(list(ctl, GPUMUX_LIST_TENANTS, ti, sizeof(ti[0]) - 8, 2, 0, NULL,
-		  p),
+	T_EQ(gm_list(ctl, GPUMUX_LIST_TENANTS, ti, sizeof(ti[0]) - 8, 2, 0,
+		     NULL, p),
 	     -EINVAL);
-	T_EQ(list(ctl, GPUMUX_LIST_TENANTS, ti, sizeof(ti[0]) + 8, 2, 0, NULL,
-		  p),
+	T_EQ(gm_list(ctl, GPUMUX_LIST_TENANTS, ti, sizeof(ti[0]) + 8, 2, 0,
+		     NULL, p),
 	     -EINVAL);
 	if (fds[0] >= 0)
-		T_EQ(list(fds[0], GPUMUX_LIST_TENANTS, ti, sizeof(ti[0]) + 8, 2,
-			  0, NULL, p),
+		T_EQ(gm_list(fds[0], GPUMUX_LIST_TENANTS, ti, sizeof(ti[0]) + 8,
+			     2, 0, NULL, p),
 		     -EINVAL);
 	t_end();
 
 	t_begin("list_tenants/efault/%s", PN(p));
-	T_EQ(list(ctl, GPUMUX_LIST_TENANTS, (void *)(uintptr_t)8, sizeof(ti[0]),
-		  2, ids[0], NULL, p),
+	T_EQ(gm_list(ctl, GPUMUX_LIST_TENANTS, (void *)(uintptr_t)8,
+		     sizeof(ti[0]), 2, ids[0], NULL, p),
 	     -EFAULT);
 	t_end();
 
@@ -785,7 +611,7 @@ static void t_control_close(enum gm_path p)
 	}
 	c2 = T_OK(gm_open_control(O_NONBLOCK));
 	if (c2 >= 0) {
-		T_EQ(tenant_info(c2, tid, &ti, p), 0);
+		T_EQ(gm_tenant_info(c2, tid, &ti, p), 0);
 		T_EQ(strcmp(ti.name, "tenant-ctlclose"), 0);
 		T_EQ(gm_part_get(c2, tid, gpu, &pi, p), 0);
 		T_EQ(pi.active[0], 0xf);
@@ -793,12 +619,13 @@ static void t_control_close(enum gm_path p)
 	t_end();
 
 	t_begin("control_close/gone_to_every_control/%s", PN(p));
-	drain(ctl);
+	gm_drain(ctl);
 	if (tfd >= 0)
 		close(tfd);
-	T_EQ(wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, 5000, &ev), 0);
+	T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, 5000, &ev), 0);
 	if (c2 >= 0) {
-		T_EQ(wait_event(c2, GPUMUX_EVENT_TENANT_GONE, tid, 5000, &ev),
+		T_EQ(gm_wait_event(c2, GPUMUX_EVENT_TENANT_GONE, tid, 5000,
+				   &ev),
 		     0);
 		close(c2);
 	}
@@ -816,7 +643,7 @@ static void t_dup_lease(enum gm_path p)
 	int tfd, d;
 
 	t_begin("tenant_close/dup_keeps_lease/%s", PN(p));
-	drain(ctl);
+	gm_drain(ctl);
 	tfd = T_OK(gm_tenant_create(ctl, "tenant-dup", 0, 0, &tid, p));
 	if (tfd < 0) {
 		t_end();
@@ -824,30 +651,25 @@ static void t_dup_lease(enum gm_path p)
 	}
 	d = dup(tfd);
 	close(tfd);
-	T_EQ(tenant_info(ctl, tid, &ti, p), 0);
-	T_EQ(wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, 200, &ev),
+	T_EQ(gm_tenant_info(ctl, tid, &ti, p), 0);
+	T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, 200, &ev),
 	     -ETIMEDOUT);
 	close(d);
-	T_EQ(wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, 5000, &ev), 0);
-	T_EQ(tenant_info(ctl, tid, &ti, p), -ENOENT);
+	T_EQ(gm_wait_event(ctl, GPUMUX_EVENT_TENANT_GONE, tid, 5000, &ev), 0);
+	T_EQ(gm_tenant_info(ctl, tid, &ti, p), -ENOENT);
 	t_end();
 }
 
 int main(void)
 {
-	long long base[NR_CNT];
+	long long base[GM_NR_CNT];
 	enum gm_path p;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	ctl = gm_open_control(O_NONBLOCK);
-	if (ctl < 0) {
-		t_begin("open/control");
-		t_fail(__FILE__, __LINE__, "open %s: %s", GPUMUX_DEVICE_PATH,
-		       strerror(-ctl));
-		t_end();
+	ctl = gm_t_open_control(O_NONBLOCK);
+	if (ctl < 0)
 		return 1;
-	}
-	counters_get(base);
+	gm_counters_get(base);
 	for_each_path(p) {
 		t_create_valid(p);
 		t_create_cloexec(p);
@@ -861,9 +683,9 @@ int main(void)
 		t_control_close(p);
 		t_dup_lease(p);
 		t_create_enospc(p);
-		drain(ctl);
+		gm_drain(ctl);
 	}
-	t_leaks(base);
+	gm_t_leaks(base);
 	close(ctl);
 	return t_status();
 }

@@ -21,7 +21,6 @@
 #include <unistd.h>
 #include <linux/capability.h>
 
-#define __maybe_unused __attribute__((unused))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define for_each_path(p) \
 	for ((p) = GM_IOCTL; (p) <= GM_URING; (p) = (enum gm_path)((p) + 1))
@@ -98,12 +97,6 @@ static int child_cmd(int fd, unsigned int op, void *arg, size_t len,
 	return ret < 0 ? -errno : ret;
 }
 
-static int get_info(int fd, struct gpumux_info *info, enum gm_path p)
-{
-	memset(info, 0, sizeof(*info));
-	return GM_CMD(fd, GPUMUX_CMD_GET_INFO, info, p);
-}
-
 /* ---- GET_INFO ------------------------------------------------------------ */
 
 static void t_get_info_control(enum gm_path p)
@@ -111,7 +104,7 @@ static void t_get_info_control(enum gm_path p)
 	struct gpumux_info info;
 
 	t_begin("get_info/control/%s", PN(p));
-	T_EQ(get_info(ctl, &info, p), 0);
+	T_EQ(gm_get_info(ctl, &info, p), 0);
 	T_EQ(info.version, GPUMUX_VERSION);
 	T_EQ(info.file_kind, GPUMUX_FILE_CONTROL);
 	T_EQ(info.max_cus, GPUMUX_MAX_CUS);
@@ -145,7 +138,7 @@ static void t_features(enum gm_path p)
 	size_t i;
 	int ret;
 
-	ret = get_info(ctl, &info, p);
+	ret = gm_get_info(ctl, &info, p);
 	for (i = 0; i < ARRAY_SIZE(f); i++) {
 		t_begin("get_info/feature_%s/%s", f[i].name, PN(p));
 		T_EQ(ret, 0);
@@ -167,8 +160,8 @@ static void t_get_info_tenant(enum gm_path p)
 	t_begin("get_info/tenant/%s", PN(p));
 	tfd = T_OK(gm_tenant_create(ctl, "uapi-basic", 4, 1 << 20, &id, p));
 	if (tfd >= 0) {
-		T_EQ(get_info(ctl, &cinfo, p), 0);
-		T_EQ(get_info(tfd, &info, p), 0);
+		T_EQ(gm_get_info(ctl, &cinfo, p), 0);
+		T_EQ(gm_get_info(tfd, &info, p), 0);
 		T_EQ(info.version, GPUMUX_VERSION);
 		T_EQ(info.file_kind, GPUMUX_FILE_TENANT);
 		T_EQ(info.tenant_id, id);
@@ -191,17 +184,17 @@ static void t_get_info_counts(enum gm_path p)
 
 	t_begin("get_info/counts/%s", PN(p));
 	snprintf(ident, sizeof(ident), "test:uapi:%d:counts", getpid());
-	T_EQ(get_info(ctl, &a, p), 0);
+	T_EQ(gm_get_info(ctl, &a, p), 0);
 	gpu = T_OK(gm_gpu_add(ctl, 8, ident, p));
 	tfd = T_OK(gm_tenant_create(ctl, "uapi-counts", 4, 0, NULL, p));
-	T_EQ(get_info(ctl, &b, p), 0);
+	T_EQ(gm_get_info(ctl, &b, p), 0);
 	T_EQ(b.nr_gpus, a.nr_gpus + 1);
 	T_EQ(b.nr_tenants, a.nr_tenants + 1);
 	if (tfd >= 0)
 		close(tfd);
 	if (gpu > 0)
 		T_EQ(gm_gpu_remove(ctl, gpu, p), 0);
-	T_EQ(get_info(ctl, &c, p), 0);
+	T_EQ(gm_get_info(ctl, &c, p), 0);
 	T_EQ(c.nr_gpus, a.nr_gpus);
 	T_EQ(c.nr_tenants, a.nr_tenants);
 	t_end();
@@ -243,12 +236,12 @@ static void t_two_controls(enum gm_path p)
 	t_begin("open/two_control_files/%s", PN(p));
 	c2 = T_OK(gm_open_control(0));
 	if (c2 >= 0) {
-		T_EQ(get_info(c2, &info, p), 0);
+		T_EQ(gm_get_info(c2, &info, p), 0);
 		T_EQ(info.file_kind, GPUMUX_FILE_CONTROL);
-		T_EQ(get_info(ctl, &info, p), 0);
+		T_EQ(gm_get_info(ctl, &info, p), 0);
 		close(c2);
 	}
-	T_EQ(get_info(ctl, &info, p), 0);
+	T_EQ(gm_get_info(ctl, &info, p), 0);
 	t_end();
 }
 
@@ -643,30 +636,6 @@ static void t_control_mmap(void)
 
 /* ---- debugfs ------------------------------------------------------------- */
 
-static int state_line(const char *prefix, char *buf, size_t len)
-{
-	FILE *f = fopen("/sys/kernel/debug/gpumux/state", "r");
-	char line[1024];
-	int ret = -ENOENT;
-
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, prefix, strlen(prefix))) {
-			size_t n = strcspn(line, "\n");
-
-			if (n >= len)
-				n = len - 1;
-			memcpy(buf, line, n);
-			buf[n] = 0;
-			ret = 0;
-			break;
-		}
-	}
-	fclose(f);
-	return ret;
-}
-
 static void t_debugfs_counters(void)
 {
 	static const char *const names[] = {
@@ -719,7 +688,7 @@ static void t_debugfs_state(void)
 	snprintf(prefix, sizeof(prefix), "gpu %d ", gpu);
 	snprintf(want, sizeof(want), "gpu %d cus=48 vram=%llu ident=%s", gpu,
 		 1ULL << 34, ident);
-	T_EQ(state_line(prefix, line, sizeof(line)), 0);
+	T_EQ(gm_state_line(prefix, line, sizeof(line)), 0);
 	if (strcmp(line, want))
 		t_fail(__FILE__, __LINE__, "'%s', want '%s'", line, want);
 
@@ -728,12 +697,12 @@ static void t_debugfs_state(void)
 		want, sizeof(want),
 		"tenant %u name=uapi-state fenced=0 max_cus=40 quota=%u used=8192 buffers=1",
 		tid, 1 << 20);
-	T_EQ(state_line(prefix, line, sizeof(line)), 0);
+	T_EQ(gm_state_line(prefix, line, sizeof(line)), 0);
 	if (strcmp(line, want))
 		t_fail(__FILE__, __LINE__, "'%s', want '%s'", line, want);
 
 	snprintf(prefix, sizeof(prefix), "part %u %d ", tid, gpu);
-	T_EQ(state_line(prefix, line, sizeof(line)), 0);
+	T_EQ(gm_state_line(prefix, line, sizeof(line)), 0);
 	if (!strstr(line, " flags=0 state=stable gen=") ||
 	    !strstr(line, " active=0-15,32 target=0-15,32"))
 		t_fail(__FILE__, __LINE__, "'%s'", line);
@@ -741,13 +710,13 @@ static void t_debugfs_state(void)
 	snprintf(prefix, sizeof(prefix), "buf %u ", buf);
 	snprintf(want, sizeof(want), "buf %u owner=%u size=8192 grants=1", buf,
 		 tid);
-	T_EQ(state_line(prefix, line, sizeof(line)), 0);
+	T_EQ(gm_state_line(prefix, line, sizeof(line)), 0);
 	if (strcmp(line, want))
 		t_fail(__FILE__, __LINE__, "'%s', want '%s'", line, want);
 
 	snprintf(prefix, sizeof(prefix), "grant %u %u ", buf, uid);
 	snprintf(want, sizeof(want), "grant %u %u access=rw", buf, uid);
-	T_EQ(state_line(prefix, line, sizeof(line)), 0);
+	T_EQ(gm_state_line(prefix, line, sizeof(line)), 0);
 	if (strcmp(line, want))
 		t_fail(__FILE__, __LINE__, "'%s', want '%s'", line, want);
 out:
@@ -762,50 +731,9 @@ out:
 
 /* ---- leak check ---------------------------------------------------------- */
 
-static const char *const cnames[] = {
-	"tenants", "buffers", "pages",	      "pinned_bytes",
-	"grants",  "gpus",    "pending_cmds",
-};
-
-#define NR_CNT ARRAY_SIZE(cnames)
-
-static void counters_get(long long *v)
-{
-	size_t i;
-
-	for (i = 0; i < NR_CNT; i++)
-		v[i] = gm_counter(cnames[i]);
-}
-
-static void t_leaks(const long long *base)
-{
-	long long now[NR_CNT];
-	int tries;
-	size_t i;
-
-	t_begin("leaks");
-	if (base[0] < 0) {
-		t_skip("no /sys/kernel/debug/gpumux/counters");
-		t_end();
-		return;
-	}
-	for (tries = 0; tries < 50; tries++) {
-		counters_get(now);
-		if (!memcmp(now, base, sizeof(now)))
-			break;
-		usleep(100000);
-	}
-	for (i = 0; i < NR_CNT; i++)
-		if (now[i] != base[i])
-			t_fail(__FILE__, __LINE__,
-			       "counter %s = %lld, was %lld", cnames[i], now[i],
-			       base[i]);
-	t_end();
-}
-
 int main(void)
 {
-	long long base[NR_CNT];
+	long long base[GM_NR_CNT];
 	enum gm_path p;
 	int tfd;
 
@@ -819,7 +747,7 @@ int main(void)
 		return 1;
 	}
 	t_end();
-	counters_get(base);
+	gm_counters_get(base);
 
 	for_each_path(p) {
 		t_get_info_control(p);
@@ -850,7 +778,7 @@ int main(void)
 	t_debugfs_counters();
 	t_debugfs_state();
 	raw_reset();
-	t_leaks(base);
+	gm_t_leaks(base);
 	close(ctl);
 	return t_status();
 }
