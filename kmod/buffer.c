@@ -135,15 +135,23 @@ void gm_buf_fill_info(const struct gm_buf *b, const struct gm_tenant *viewer,
 static int gm_charge(struct gm_tenant *t, u64 size)
 {
 	u64 used = atomic64_read(&t->pinned_used);
+	u64 all = atomic64_read(&gm.pinned_used);
+	u64 limit = READ_ONCE(gm.pinned_limit);
 
-	/* Only the tenant's own ioctls charge it: no race on the quota. */
+	/*
+	 * Charges are made under gm.lock, uncharges (which only lower the
+	 * counts) anywhere: check, then add, and no reader ever sees a
+	 * charge that is about to be taken back.
+	 */
+	lockdep_assert_held(&gm.lock);
 	if (size > t->pinned_quota || used > t->pinned_quota - size)
 		return -EDQUOT;
-	if (atomic64_add_return(size, &gm.pinned_used) >
-	    READ_ONCE(gm.pinned_limit)) {
-		atomic64_sub(size, &gm.pinned_used);
+	if (size > limit || all > limit - size)
 		return -ENOSPC;
-	}
+	/* Within every limit, but past what an mmap offset encodes. */
+	if (size >> GM_BUF_OFFSET_SHIFT)
+		return -EINVAL;
+	atomic64_add(size, &gm.pinned_used);
 	atomic64_add(size, &t->pinned_used);
 	return 0;
 }
@@ -179,12 +187,6 @@ int gm_cmd_buf_alloc(struct gm_ctx *c, struct gpumux_buf_alloc *a)
 	ret = gm_charge(t, a->size);
 	if (ret)
 		goto err_unlock;
-	if (a->size >> GM_BUF_OFFSET_SHIFT) {
-		/* Within every limit, but past what an mmap offset encodes. */
-		gm_uncharge(t, a->size);
-		ret = -EINVAL;
-		goto err_unlock;
-	}
 	t->nr_buffers++; /* reserves the slot too */
 	mutex_unlock(&gm.lock);
 
@@ -324,6 +326,23 @@ void gm_tenant_drop_buffers(struct gm_tenant *t)
 		gm_buf_unlink(b);
 }
 
+/* End grant @gr now: the grantee's mappings of the buffer go with it. */
+static void gm_grant_revoke_locked(struct gm_grant *gr)
+{
+	struct gm_buf *b = gr->buf;
+
+	lockdep_assert_held(&gm.lock);
+	/* Later faults on the grantee's mappings get SIGBUS ... */
+	WRITE_ONCE(gr->revoked, true);
+	/* ... and what is mapped now goes. */
+	unmap_mapping_range(gr->t->inode->i_mapping,
+			    (loff_t)b->id << GM_BUF_OFFSET_SHIFT, b->size, 1);
+	trace_gpumux_grant(b->id, gr->t->id, gr->access, true);
+	gm_tenant_event(gr->t, GPUMUX_EVENT_GRANT_REVOKED, 0, b->id, 0,
+			gr->access);
+	gm_grant_unlink(gr);
+}
+
 int gm_cmd_grant(struct gm_ctx *c, struct gpumux_grant *a)
 {
 	struct gm_grant *gr, *fresh;
@@ -353,12 +372,19 @@ int gm_cmd_grant(struct gm_ctx *c, struct gpumux_grant *a)
 		goto out_unlock;
 
 	list_for_each_entry(gr, &b->grants, buf_node) {
-		if (gr->t == t) {
-			/* A new access for new mappings; old ones keep theirs. */
+		if (gr->t != t)
+			continue;
+		ret = 0;
+		if (gr->access == a->access)
+			goto out_unlock; /* nothing changes */
+		if (a->access == GPUMUX_ACCESS_RW) {
+			/* An upgrade: read-only mappings made before stay so. */
 			gr->access = a->access;
-			ret = 0;
 			goto out_event;
 		}
+		/* A downgrade: no writable mapping may outlive the old grant. */
+		gm_grant_revoke_locked(gr);
+		break;
 	}
 	ret = -ENOSPC;
 	if (gm.nr_grants >= GM_MAX_GRANTS)
@@ -409,15 +435,7 @@ int gm_cmd_grant_revoke(struct gm_ctx *c, struct gpumux_grant_revoke *a)
 		gm_unlock();
 		return -ENOENT;
 	}
-	/* Later faults on the grantee's mappings get SIGBUS ... */
-	WRITE_ONCE(found->revoked, true);
-	/* ... and what is mapped now goes. */
-	unmap_mapping_range(found->t->inode->i_mapping,
-			    (loff_t)b->id << GM_BUF_OFFSET_SHIFT, b->size, 1);
-	trace_gpumux_grant(b->id, found->t->id, found->access, true);
-	gm_tenant_event(found->t, GPUMUX_EVENT_GRANT_REVOKED, 0, b->id, 0,
-			found->access);
-	gm_grant_unlink(found);
+	gm_grant_revoke_locked(found);
 	gm_unlock();
 	return 0;
 }

@@ -569,6 +569,70 @@ static void t_owner_free(enum gm_path p)
 	t_end();
 }
 
+/*
+ * Granting read-only over a read-write grant ends the old grant: no
+ * writable mapping survives the downgrade.  The same access again is a
+ * no-op that leaves mappings alone.
+ */
+static void t_downgrade(enum gm_path p)
+{
+	long long c0[GM_NR_CNT];
+	struct gpumux_grant_info gi;
+	struct gpumux_event ev;
+	unsigned char *w, *r, v = 0;
+	struct fx f;
+
+	t_begin("grant/same_access_again_noop/%s", PN(p));
+	gm_counters_get(c0);
+	if (!fx_setup(&f, p)) {
+		fx_teardown(&f);
+		t_end();
+		return;
+	}
+	T_EQ(grant(f.buf, f.tid[1], GPUMUX_ACCESS_RW, p), 0);
+	w = gm_map(f.fd[1], f.size, PROT_READ | PROT_WRITE, f.off);
+	T_ASSERT(w != MAP_FAILED);
+	if (w == MAP_FAILED) {
+		fx_teardown(&f);
+		t_end();
+		return;
+	}
+	gm_drain(f.fd[1]);
+	T_EQ(grant(f.buf, f.tid[1], GPUMUX_ACCESS_RW, p), 0);
+	T_EQ(gm_drain(f.fd[1]), 0);
+	T_EQ(touch(w + 3, 1, NULL), 0);
+	T_EQ(f.own[3], 0x5a);
+	t_end();
+
+	t_begin("grant/downgrade_revokes_writable/%s", PN(p));
+	T_EQ(grant(f.buf, f.tid[1], GPUMUX_ACCESS_RO, p), 0);
+	T_EQ(gm_wait_event(f.fd[1], GPUMUX_EVENT_GRANT_REVOKED, 0, 5000, &ev),
+	     0);
+	T_EQ(ev.buf_id, f.buf);
+	T_EQ(ev.arg, GPUMUX_ACCESS_RW);
+	T_EQ(gm_wait_event(f.fd[1], GPUMUX_EVENT_GRANT_ADDED, 0, 5000, &ev), 0);
+	T_EQ(ev.arg, GPUMUX_ACCESS_RO);
+	T_EQ(grant_info(ctl, f.buf, f.tid[1], &gi, p), 0);
+	T_EQ(gi.access, GPUMUX_ACCESS_RO);
+	/* The writable mapping is gone: reads and writes fault. */
+	T_EQ(touch(w + 3, 1, NULL), SIGBUS);
+	T_EQ(touch(w + 3, 0, &v), SIGBUS);
+	T_EQ(f.own[3], 0x5a);
+	/* A new mapping is read-only and sees the data. */
+	r = gm_map(f.fd[1], f.size, PROT_READ, f.off);
+	T_ASSERT(r != MAP_FAILED);
+	if (r != MAP_FAILED) {
+		T_EQ(touch(r + 3, 0, &v), 0);
+		T_EQ(v, 0x5a);
+		T_EQ(mprotect(r, f.size, PROT_READ | PROT_WRITE), -1);
+		munmap(r, f.size);
+	}
+	munmap(w, f.size);
+	fx_teardown(&f);
+	T_ASSERT(counters_back(c0));
+	t_end();
+}
+
 /* The owner goes away; the grantee's mapping outlives it. */
 static void t_owner_gone(enum gm_path p)
 {
@@ -650,6 +714,7 @@ int main(void)
 		t_rw_revoke(p);
 		t_invalid(p);
 		t_owner_free(p);
+		t_downgrade(p);
 		t_owner_gone(p);
 		t_grantee_gone(p);
 	}

@@ -254,7 +254,11 @@ struct gpumux_buf_free {
  * GPUMUX_CMD_GRANT: control.  Lets @tenant_id map buffer @buf_id of another
  * tenant, read-only or read-write; it maps it with the buffer's
  * mmap_offset on its own tenant file.  A read-only mapping can never be
- * made writable (mprotect included).  Granting again changes the access.
+ * made writable (mprotect included).  Granting again: the same access
+ * changes nothing; read-write upgrades the grant for new mappings (those
+ * made before stay read-only); read-only ends the old grant as
+ * GPUMUX_CMD_GRANT_REVOKE does (its mappings fault with SIGBUS) and starts a
+ * new one, so a downgraded tenant keeps no writable mapping.
  * Errors: ENOENT (no such buffer or tenant), EINVAL (the owner itself,
  * unknown access), EPERM (grantee fenced), ENOSPC (too many grants).
  */
