@@ -46,6 +46,7 @@ TEST_BIN := $(BUILD)/tests/bin
 all: module engine
 
 include engine/engine.mk
+include daemon/policy.mk
 
 ## module: build gpumux.ko against KDIR (build/mod/default/gpumux.ko)
 module:
@@ -116,12 +117,12 @@ dkms-check:
 debug-kernel:
 	tests/vm/debug-kernel.sh
 
-## check: every test: unit tests, engine tests (plain and ASan/UBSan), lint, dkms build, the VM module suite
-check: unit-check engine-check engine-check-asan lint dkms-check vm-check
+## check: every test: unit tests, policy and engine tests (plain and ASan/UBSan), lint, dkms build, the VM module suite
+check: unit-check policy-check engine-check engine-check-asan lint dkms-check vm-check
 
 clean:
 	rm -rf $(BUILD)
 
 ## help: list the targets
 help:
-	@grep -hE '^## ' Makefile engine/engine.mk | sed 's/^## /  /'
+	@grep -hE '^## ' Makefile engine/engine.mk daemon/policy.mk | sed 's/^## /  /'

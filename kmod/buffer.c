@@ -27,6 +27,12 @@
 
 #define GPUMUX_FS_MAGIC 0x67706d78 /* "gpmx" */
 
+/*
+ * Orders a grant's revocation (write) against faults on its mappings
+ * (read): see gm_vm_fault().  Taken inside gm.lock and mmap_lock.
+ */
+static DECLARE_RWSEM(gm_revoke_rwsem);
+
 static struct vfsmount *gm_mnt;
 static int gm_mnt_count;
 
@@ -148,9 +154,6 @@ static int gm_charge(struct gm_tenant *t, u64 size)
 		return -EDQUOT;
 	if (size > limit || all > limit - size)
 		return -ENOSPC;
-	/* Within every limit, but past what an mmap offset encodes. */
-	if (size >> GM_BUF_OFFSET_SHIFT)
-		return -EINVAL;
 	atomic64_add(size, &gm.pinned_used);
 	atomic64_add(size, &t->pinned_used);
 	return 0;
@@ -169,8 +172,10 @@ int gm_cmd_buf_alloc(struct gm_ctx *c, struct gpumux_buf_alloc *a)
 	unsigned long i;
 	int ret;
 
-	if (!a->size || !PAGE_ALIGNED(a->size) || a->flags || a->reserved[0] ||
-	    a->reserved[1])
+	/* Over 1 TiB is more than an mmap offset encodes. */
+	if (!a->size || !PAGE_ALIGNED(a->size) ||
+	    a->size > 1ULL << GM_BUF_OFFSET_SHIFT || a->flags ||
+	    a->reserved[0] || a->reserved[1])
 		return -EINVAL;
 
 	/* Checked again under the lock; this keeps absurd sizes away. */
@@ -219,8 +224,12 @@ int gm_cmd_buf_alloc(struct gm_ctx *c, struct gpumux_buf_alloc *a)
 	}
 
 	mutex_lock(&gm.lock);
-	ret = xa_alloc_cyclic(&gm.bufs, &b->id, b, XA_LIMIT(1, GM_BUF_MAX_ID),
-			      &gm.next_buf, GFP_KERNEL);
+	/* Fenced while the pages were allocated: publish nothing. */
+	ret = -EPERM;
+	if (!t->fenced)
+		ret = xa_alloc_cyclic(&gm.bufs, &b->id, b,
+				      XA_LIMIT(1, GM_BUF_MAX_ID), &gm.next_buf,
+				      GFP_KERNEL);
 	if (ret < 0) {
 		mutex_unlock(&gm.lock);
 		ret = ret == -EBUSY ? -ENOSPC : ret;
@@ -332,11 +341,13 @@ static void gm_grant_revoke_locked(struct gm_grant *gr)
 	struct gm_buf *b = gr->buf;
 
 	lockdep_assert_held(&gm.lock);
+	down_write(&gm_revoke_rwsem);
 	/* Later faults on the grantee's mappings get SIGBUS ... */
-	WRITE_ONCE(gr->revoked, true);
+	gr->revoked = true;
 	/* ... and what is mapped now goes. */
 	unmap_mapping_range(gr->t->inode->i_mapping,
 			    (loff_t)b->id << GM_BUF_OFFSET_SHIFT, b->size, 1);
+	up_write(&gm_revoke_rwsem);
 	trace_gpumux_grant(b->id, gr->t->id, gr->access, true);
 	gm_tenant_event(gr->t, GPUMUX_EVENT_GRANT_REVOKED, 0, b->id, 0,
 			gr->access);
@@ -471,20 +482,33 @@ static void gm_vm_close(struct vm_area_struct *vma)
 	gm_vmap_put(vma->vm_private_data);
 }
 
+/*
+ * The fault installs the PTE itself, under gm_revoke_rwsem: a revoke (which
+ * sets ->revoked and zaps under the write side) can then never miss a PTE
+ * that a racing fault installs after checking ->revoked.  vm_insert_page()
+ * maps the page as an ordinary one (not special), so get_user_pages works.
+ */
 static vm_fault_t gm_vm_fault(struct vm_fault *vmf)
 {
 	struct gm_vmap *m = vmf->vma->vm_private_data;
 	unsigned long idx = vmf->pgoff & ((1UL << GM_BUF_PGOFF_SHIFT) - 1);
-	struct page *page;
+	vm_fault_t ret = VM_FAULT_NOPAGE;
+	int err;
 
-	if (m->grant && READ_ONCE(m->grant->revoked))
-		return VM_FAULT_SIGBUS;
 	if (idx >= m->buf->nr_pages)
 		return VM_FAULT_SIGBUS;
-	page = m->buf->pages[idx];
-	get_page(page);
-	vmf->page = page;
-	return 0;
+	down_read(&gm_revoke_rwsem);
+	if (m->grant && m->grant->revoked) {
+		ret = VM_FAULT_SIGBUS;
+	} else {
+		err = vm_insert_page(vmf->vma, vmf->address,
+				     m->buf->pages[idx]);
+		/* -EBUSY: another thread mapped it first. */
+		if (err && err != -EBUSY)
+			ret = vmf_error(err);
+	}
+	up_read(&gm_revoke_rwsem);
+	return ret;
 }
 
 static int gm_vm_mremap(struct vm_area_struct *vma)
@@ -550,7 +574,8 @@ int gm_tenant_mmap(struct gm_tenant *t, struct vm_area_struct *vma)
 	}
 	mutex_unlock(&gm.lock);
 
-	gm_vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
+	/* VM_MIXEDMAP: the fault inserts pages itself (vm_insert_page). */
+	gm_vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP | VM_MIXEDMAP);
 	vma->vm_private_data = m;
 	vma->vm_ops = &gm_vm_ops;
 	return 0;

@@ -262,11 +262,14 @@ static int gm_fetch_deliver(struct gm_evq *q, u64 uaddr, bool nonblock)
 	ret = gm_fetch_check(&a);
 	if (ret)
 		return ret;
+	/* Events popped are gone: make sure the count can be written first. */
+	if (put_user(0U, &up->count))
+		return -EFAULT;
 	if (nonblock) {
 		if (!mutex_trylock(&q->read_mutex))
 			return -EAGAIN;
-	} else {
-		mutex_lock(&q->read_mutex);
+	} else if (mutex_lock_killable(&q->read_mutex)) {
+		return -EINTR;
 	}
 	ret = gm_evq_pop_to_user(q, u64_to_user_ptr(a.addr),
 				 min_t(u32, a.capacity, INT_MAX));
@@ -364,6 +367,15 @@ int gm_uring_event_fetch(struct io_uring_cmd *ioucmd, struct gm_evq *q,
 	for (;;) {
 		ret = gm_fetch_deliver(q, uaddr,
 				       issue_flags & IO_URING_F_NONBLOCK);
+		if (ret > 0) {
+			/*
+			 * 6.1's io_uring treats a positive return from
+			 * ->uring_cmd as a failure inline and never completes
+			 * it from io-wq: complete it ourselves.
+			 */
+			io_uring_cmd_done(ioucmd, ret, 0, issue_flags);
+			return -EIOCBQUEUED;
+		}
 		if (ret)
 			return ret;
 		if (gm_park(ioucmd, q, uaddr))

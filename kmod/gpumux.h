@@ -3,10 +3,12 @@
  * gpumux: internal definitions shared by the module's files.
  *
  * Locking, outermost first:
+ *   evq->read_mutex    readers of one event queue (held while copying
+ *                      events to user memory, so outside mmap_lock)
  *   mmap_lock (taken by the mm core around mmap, fault and munmap)
  *   gm.lock            the ledger: GPUs, tenants, partitions, buffers, grants
+ *   gm_revoke_rwsem    a grant's revocation against faults on its mappings
  *   i_mmap_rwsem       (unmap_mapping_range, when a grant is revoked)
- *   evq->read_mutex    readers of one event queue
  *   evq->lock          one event queue's ring
  *   gm_pending_lock    the list of pending uring_cmd event fetches
  *
@@ -79,7 +81,7 @@ struct gm_tenant {
 	u64 pinned_quota;
 	atomic64_t pinned_used; /* bytes charged: live and freed-but-mapped */
 	char name[GPUMUX_NAME_LEN];
-	pid_t creator_pid; /* in the initial pid namespace */
+	struct pid *creator; /* thread group that created it */
 	kuid_t creator_uid;
 	/* Below: protected by gm.lock. */
 	bool gone; /* file released: no longer in the ledger */
@@ -125,7 +127,7 @@ struct gm_grant {
 	struct gm_tenant *t; /* grantee: valid while live */
 	u32 access; /* GPUMUX_ACCESS_* */
 	bool live; /* protected by gm.lock */
-	bool revoked; /* set once, by GRANT_REVOKE: mappings fault SIGBUS */
+	bool revoked; /* set once under gm_revoke_rwsem: mappings SIGBUS */
 	struct list_head buf_node;
 	struct list_head tenant_node;
 };
@@ -147,6 +149,7 @@ struct gm_state {
 	u32 nr_grants;
 	struct list_head ctls; /* open control files, for events */
 	struct delayed_work tick; /* deadlines and the pending-fetch monitor */
+	u64 deadline_next; /* earliest revocation deadline (or earlier) */
 	atomic64_t pinned_used; /* all tenants, bytes */
 	u64 pinned_limit;
 };

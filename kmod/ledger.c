@@ -222,6 +222,14 @@ static void gm_part_free(struct gm_part *p)
 	kfree(p);
 }
 
+/* A partition that holds nothing and wants nothing goes away. */
+static void gm_part_free_if_empty(struct gm_part *p)
+{
+	if (bitmap_empty(p->active, GPUMUX_MAX_CUS) &&
+	    bitmap_empty(p->target, GPUMUX_MAX_CUS))
+		gm_part_free(p);
+}
+
 /* After CUs of @g were released: grow whoever waits for them. */
 static void gm_gpu_regrow(struct gm_gpu *g)
 {
@@ -367,14 +375,14 @@ retry:
 	if (revoking) {
 		p->deadline_ns =
 			ktime_get_ns() + (u64)a->deadline_ms * NSEC_PER_MSEC;
+		if (p->deadline_ns < gm.deadline_next)
+			WRITE_ONCE(gm.deadline_next, p->deadline_ns);
 		gm_tick_schedule(p->deadline_ns);
 	}
 	gm_part_grow(p);
 	gm_part_changed(p);
 	a->generation = p->generation;
-	if (bitmap_empty(p->active, GPUMUX_MAX_CUS) &&
-	    bitmap_empty(p->target, GPUMUX_MAX_CUS))
-		gm_part_free(p);
+	gm_part_free_if_empty(p);
 	/* A smaller target may have unblocked someone else's grow. */
 	gm_gpu_regrow(g);
 out_unlock:
@@ -421,9 +429,7 @@ int gm_cmd_part_ack(struct gm_ctx *c, struct gpumux_part_ack *a)
 	gm_part_changed(p);
 	gm_ctl_event_simple(GPUMUX_EVENT_PART_ACKED, t->id, g->id,
 			    p->generation, 0);
-	if (bitmap_empty(p->active, GPUMUX_MAX_CUS) &&
-	    bitmap_empty(p->target, GPUMUX_MAX_CUS))
-		gm_part_free(p);
+	gm_part_free_if_empty(p);
 	gm_gpu_regrow(g);
 	ret = 0;
 out:
@@ -460,6 +466,7 @@ void gm_deadlines_run(u64 now, u64 *next)
 		if (expired)
 			gm_tenant_fence_locked(t, "deadline");
 	}
+	WRITE_ONCE(gm.deadline_next, *next);
 	mutex_unlock(&gm.lock);
 }
 
@@ -498,6 +505,7 @@ static void gm_tenant_free(struct kref *ref)
 
 	WARN_ON_ONCE(atomic64_read(&t->pinned_used));
 	gm_evq_destroy(&t->evq);
+	put_pid(t->creator);
 	kfree(t);
 	atomic_dec(&gm_cnt.tenants);
 }
@@ -526,7 +534,7 @@ int gm_cmd_tenant_create(struct gm_ctx *c, struct gpumux_tenant_create *a)
 	strscpy(t->name, a->name, sizeof(t->name));
 	t->max_cus = a->max_cus;
 	t->pinned_quota = a->pinned_quota;
-	t->creator_pid = task_tgid_nr(current);
+	t->creator = get_pid(task_tgid(current));
 	t->creator_uid = current_uid();
 	INIT_LIST_HEAD(&t->parts);
 	INIT_LIST_HEAD(&t->bufs);
@@ -544,37 +552,41 @@ int gm_cmd_tenant_create(struct gm_ctx *c, struct gpumux_tenant_create *a)
 		goto err_put;
 	}
 
-	mutex_lock(&gm.lock);
-	ret = -ENOSPC;
-	if (gm.nr_tenants >= gm_max_tenants)
-		goto err_unlock;
-	ret = xa_alloc_cyclic(&gm.tenants, &t->id, t, XA_LIMIT(1, INT_MAX),
-			      &gm.next_tenant, GFP_KERNEL);
-	if (ret < 0)
-		goto err_unlock;
-	gm.nr_tenants++;
-	mutex_unlock(&gm.lock);
-
-	/* The file takes over the reference kref_init() gave us. */
+	/*
+	 * The file (and its inode) first: once the tenant is in the ledger,
+	 * other commands may grant to it or revoke from it.  The file takes
+	 * over the reference kref_init() gave us.
+	 */
 	file = gm_tenant_file(t);
 	if (IS_ERR(file)) {
 		ret = PTR_ERR(file);
-		mutex_lock(&gm.lock);
-		xa_erase(&gm.tenants, t->id);
-		gm.nr_tenants--;
-		mutex_unlock(&gm.lock);
 		put_unused_fd(fd);
 		goto err_put;
 	}
+
+	mutex_lock(&gm.lock);
+	ret = -ENOSPC;
+	if (gm.nr_tenants < gm_max_tenants)
+		ret = xa_alloc_cyclic(&gm.tenants, &t->id, t,
+				      XA_LIMIT(1, INT_MAX), &gm.next_tenant,
+				      GFP_KERNEL);
+	if (ret < 0) {
+		/* Never published: its release has nothing to undo. */
+		t->gone = true;
+		mutex_unlock(&gm.lock);
+		fput(file);
+		put_unused_fd(fd);
+		return ret == -EBUSY ? -ENOSPC : ret;
+	}
+	gm.nr_tenants++;
+	mutex_unlock(&gm.lock);
+
 	a->tenant_id = t->id;
 	a->fd = fd;
 	c->new_fd = fd;
 	c->new_file = file;
 	return 0;
 
-err_unlock:
-	mutex_unlock(&gm.lock);
-	put_unused_fd(fd);
 err_put:
 	gm_tenant_put(t);
 	return ret;
@@ -614,7 +626,7 @@ static void gm_tenant_fill_info(const struct gm_tenant *t,
 	o->nr_buffers = t->nr_buffers;
 	o->pinned_quota = t->pinned_quota;
 	o->pinned_used = atomic64_read(&t->pinned_used);
-	o->creator_pid = t->creator_pid;
+	o->creator_pid = pid_vnr(t->creator);
 	o->creator_uid = from_kuid_munged(current_user_ns(), t->creator_uid);
 }
 

@@ -204,6 +204,7 @@ static int gm_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 	struct gpumux_uring_cmd uc;
 	unsigned int op = READ_ONCE(ioucmd->cmd_op);
 	struct gm_ctx c;
+	long ret;
 
 	/* The SQE is shared with userspace: read the command once. */
 	uc.addr = READ_ONCE(ucp->addr);
@@ -223,7 +224,13 @@ static int gm_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 		return gm_uring_event_fetch(ioucmd,
 					    c.ctl ? &c.ctl->evq : &c.t->evq,
 					    uc.addr, issue_flags);
-	return gm_dispatch(&c, op, u64_to_user_ptr(uc.addr));
+	ret = gm_dispatch(&c, op, u64_to_user_ptr(uc.addr));
+	if (WARN_ON_ONCE(ret > 0)) {
+		/* Not completed by 6.1 from io-wq: never return one. */
+		io_uring_cmd_done(ioucmd, ret, 0, issue_flags);
+		return -EIOCBQUEUED;
+	}
+	return ret;
 }
 
 /* ---- the control file ---- */
@@ -340,38 +347,47 @@ const struct file_operations gm_tenant_fops = {
 
 /* ---- the tick: revocation deadlines and the pending-fetch monitor ---- */
 
+static DEFINE_SPINLOCK(gm_tick_lock); /* protects gm_tick_at */
+static u64 gm_tick_at = U64_MAX; /* when the tick is due; U64_MAX: idle */
+
 static void gm_tick_fn(struct work_struct *work)
 {
 	u64 now = ktime_get_ns(), next;
-	unsigned long delay;
+	unsigned long flags;
 
-	gm_deadlines_run(now, &next);
+	spin_lock_irqsave(&gm_tick_lock, flags);
+	gm_tick_at = U64_MAX;
+	spin_unlock_irqrestore(&gm_tick_lock, flags);
+
+	/* Scan the ledger only when a deadline is due. */
+	next = READ_ONCE(gm.deadline_next);
+	if (next <= now)
+		gm_deadlines_run(now, &next);
 	gm_monitor_pending();
 	if (gm_have_pending())
-		next = min_t(u64, next, now + GM_MONITOR_MS * NSEC_PER_MSEC);
-	if (next == U64_MAX)
-		return;
-	delay = nsecs_to_jiffies(next > now ? next - now : 0);
-	mod_delayed_work(system_wq, &gm.tick, delay + 1);
+		gm_tick_schedule(0);
+	if (next != U64_MAX)
+		gm_tick_schedule(next);
 }
 
 /*
- * Make sure the tick runs by @deadline_ns (0: within GM_MONITOR_MS, for a
- * newly parked fetch).  Only ever brings it forward.
+ * Make sure the tick runs by @when_ns (0: within GM_MONITOR_MS, for a newly
+ * parked fetch).  Only ever brings it forward, whoever calls.
  */
-void gm_tick_schedule(u64 deadline_ns)
+void gm_tick_schedule(u64 when_ns)
 {
 	u64 now = ktime_get_ns();
-	unsigned long delay;
+	unsigned long flags, delay;
 
-	if (!deadline_ns)
-		deadline_ns = now + GM_MONITOR_MS * NSEC_PER_MSEC;
-	delay = nsecs_to_jiffies(deadline_ns > now ? deadline_ns - now : 0) + 1;
-	/* queue_delayed_work() leaves an earlier timer alone ... */
-	if (!queue_delayed_work(system_wq, &gm.tick, delay) &&
-	    time_after(gm.tick.timer.expires, jiffies + delay))
-		mod_delayed_work(system_wq, &gm.tick,
-				 delay); /* ... not a later one */
+	if (!when_ns)
+		when_ns = now + GM_MONITOR_MS * NSEC_PER_MSEC;
+	delay = nsecs_to_jiffies(when_ns > now ? when_ns - now : 0) + 1;
+	spin_lock_irqsave(&gm_tick_lock, flags);
+	if (when_ns < gm_tick_at) {
+		gm_tick_at = when_ns;
+		mod_delayed_work(system_wq, &gm.tick, delay);
+	}
+	spin_unlock_irqrestore(&gm_tick_lock, flags);
 }
 
 /* ---- module ---- */
@@ -422,6 +438,7 @@ static int __init gm_init(void)
 	xa_init_flags(&gm.bufs, XA_FLAGS_ALLOC1);
 	INIT_LIST_HEAD(&gm.ctls);
 	INIT_DELAYED_WORK(&gm.tick, gm_tick_fn);
+	gm.deadline_next = U64_MAX;
 	atomic64_set(&gm.pinned_used, 0);
 	gm.pinned_limit = gm_pinned_limit_param ?:
 				  ((u64)totalram_pages() << PAGE_SHIFT) / 4;

@@ -225,8 +225,10 @@ struct gpumux_part_info {
 /*
  * GPUMUX_CMD_BUF_ALLOC: tenant.  Allocates zeroed, pinned pages, charged to
  * the tenant's quota and the global limit.  Map them with
- * mmap(NULL, size, prot, MAP_SHARED, tenant_fd, mmap_offset).  Errors:
- * EINVAL (size 0 or not a multiple of the page size, or over 1 TiB),
+ * mmap(NULL, size, prot, MAP_SHARED, tenant_fd, mmap_offset).  The offset
+ * is the buffer id shifted by 40 bits: 32-bit processes, whose mmap
+ * offsets are limited to 2^44 bytes, can map only buffer ids below 16.  Errors:
+ * EINVAL (size 0, not a multiple of the page size, or over 1 TiB),
  * EDQUOT (over the tenant's quota), ENOSPC (over the global limit or too many buffers),
  * ENOMEM, EPERM (fenced).
  */
@@ -382,6 +384,8 @@ struct gpumux_event {
  * CQE result) how many.  Through ioctl it blocks until one is queued
  * unless the file is O_NONBLOCK (then EAGAIN).  Through uring_cmd it stays
  * pending until one is queued: the daemon keeps one armed.  A pending
+ * fetch reads @addr and @capacity again when it completes, so the struct
+ * must stay valid (and is best left unchanged) while it is pending.  A pending
  * fetch completes with ECANCELED if the issuing task exits or the ring is
  * torn down; queued events are never lost by that.  Errors: EINVAL
  * (capacity 0), EINTR (ioctl, signal).
