@@ -12,6 +12,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -633,6 +634,81 @@ static void t_downgrade(enum gm_path p)
 	t_end();
 }
 
+/* A thread that keeps dropping and re-faulting the grantee's pages. */
+struct refaulter {
+	unsigned char *map;
+	size_t size;
+	int zero_fd;
+	volatile int stop;
+};
+
+static void *refault_loop(void *arg)
+{
+	struct refaulter *r = arg;
+	size_t off;
+
+	while (!r->stop) {
+		madvise(r->map, r->size, MADV_DONTNEED);
+		/*
+		 * Fault each page in for writing from inside read(): a
+		 * revoked mapping makes it fail with EFAULT, no signal.
+		 */
+		for (off = 0; off < r->size && !r->stop; off += PG)
+			if (read(r->zero_fd, r->map + off, 1) < 0)
+				break;
+	}
+	return NULL;
+}
+
+/*
+ * Revoking while another thread re-faults the mapping: afterwards no page
+ * may still be mapped (a fault racing the revoke must not install a PTE
+ * after the zap).
+ */
+static void t_revoke_race(enum gm_path p)
+{
+	long long c0[GM_NR_CNT];
+	struct refaulter r;
+	pthread_t th;
+	int round, page, mapped = 0;
+	struct fx f;
+
+	t_begin("grant_revoke/racing_faults_leave_nothing_mapped/%s", PN(p));
+	gm_counters_get(c0);
+	if (!fx_setup(&f, p)) {
+		fx_teardown(&f);
+		t_end();
+		return;
+	}
+	r.zero_fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+	T_ASSERT(r.zero_fd >= 0);
+	for (round = 0; round < 50 && r.zero_fd >= 0; round++) {
+		T_EQ(grant(f.buf, f.tid[1], GPUMUX_ACCESS_RW, p), 0);
+		r.map = gm_map(f.fd[1], f.size, PROT_READ | PROT_WRITE, f.off);
+		r.size = f.size;
+		r.stop = 0;
+		T_ASSERT(r.map != MAP_FAILED);
+		if (r.map == MAP_FAILED)
+			break;
+		T_EQ(pthread_create(&th, NULL, refault_loop, &r), 0);
+		usleep(1000 + (round % 7) * 300);
+		T_EQ(grant_revoke(f.buf, f.tid[1], p), 0);
+		r.stop = 1;
+		pthread_join(th, NULL);
+		for (page = 0; page < (int)(f.size / PG); page++)
+			if (touch(r.map + page * PG, 0, NULL) != SIGBUS)
+				mapped++;
+		munmap(r.map, f.size);
+		gm_drain(f.fd[1]);
+	}
+	T_EQ(mapped, 0);
+	if (r.zero_fd >= 0)
+		close(r.zero_fd);
+	fx_teardown(&f);
+	T_ASSERT(counters_back(c0));
+	t_end();
+}
+
 /* The owner goes away; the grantee's mapping outlives it. */
 static void t_owner_gone(enum gm_path p)
 {
@@ -715,6 +791,7 @@ int main(void)
 		t_invalid(p);
 		t_owner_free(p);
 		t_downgrade(p);
+		t_revoke_race(p);
 		t_owner_gone(p);
 		t_grantee_gone(p);
 	}
