@@ -218,7 +218,7 @@ __poll_t gm_evq_poll(struct gm_evq *q, struct file *file, poll_table *pt)
 	return gm_evq_empty(q) ? 0 : EPOLLIN | EPOLLRDNORM;
 }
 
-static struct gm_evq *gm_ctx_evq(struct gm_ctx *c)
+struct gm_evq *gm_ctx_evq(struct gm_ctx *c)
 {
 	return c->ctl ? &c->ctl->evq : &c->t->evq;
 }

@@ -245,6 +245,7 @@ void gm_tenant_event(struct gm_tenant *t, u32 type, u32 gpu_id, u32 buf_id,
 ssize_t gm_evq_read(struct gm_evq *q, char __user *buf, size_t count,
 		    bool nonblock);
 __poll_t gm_evq_poll(struct gm_evq *q, struct file *file, poll_table *pt);
+struct gm_evq *gm_ctx_evq(struct gm_ctx *c);
 int gm_cmd_event_fetch(struct gm_ctx *c, struct gpumux_event_fetch *a);
 int gm_uring_event_fetch(struct io_uring_cmd *ioucmd, struct gm_evq *q,
 			 u64 uaddr, unsigned int issue_flags);

@@ -221,9 +221,8 @@ static int gm_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 	if (uc.reserved || uc.len != _IOC_SIZE(op))
 		return -EINVAL;
 	if (op == GPUMUX_CMD_EVENT_FETCH)
-		return gm_uring_event_fetch(ioucmd,
-					    c.ctl ? &c.ctl->evq : &c.t->evq,
-					    uc.addr, issue_flags);
+		return gm_uring_event_fetch(ioucmd, gm_ctx_evq(&c), uc.addr,
+					    issue_flags);
 	ret = gm_dispatch(&c, op, u64_to_user_ptr(uc.addr));
 	if (WARN_ON_ONCE(ret > 0)) {
 		/* Not completed by 6.1 from io-wq: never return one. */

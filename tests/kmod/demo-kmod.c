@@ -38,15 +38,6 @@ static int must(const char *what, int ret)
 
 static const char *const state_name[] = { "stable", "REVOKING", "GROWING" };
 
-static unsigned int popcount_mask(const __u64 *m)
-{
-	unsigned int i, n = 0;
-
-	for (i = 0; i < GPUMUX_MASK_WORDS; i++)
-		n += __builtin_popcountll(m[i]);
-	return n;
-}
-
 /* "0-151" style ranges of a mask. */
 static void ranges(const __u64 *m, char *out, size_t len)
 {
@@ -103,7 +94,7 @@ static void show_ledger(const char *title, unsigned int gpu_cus)
 			ranges(pi[j].target, t, sizeof(t));
 			st = state_name[pi[j].state % 3];
 			gen = pi[j].generation;
-			act = popcount_mask(pi[j].active);
+			act = gm_mask_weight(pi[j].active);
 		}
 		printf("  %-4u %-10s %-7s %-8s %-5llu %-12s %-12s %llu KiB\n",
 		       ti[i].tenant_id, ti[i].name,

@@ -584,3 +584,42 @@ int t_status(void)
 {
 	return t_any_failed ? 1 : 0;
 }
+
+bool gm_mask_intersects(const __u64 *a, const __u64 *b)
+{
+	unsigned int i;
+
+	for (i = 0; i < GPUMUX_MASK_WORDS; i++)
+		if (a[i] & b[i])
+			return true;
+	return false;
+}
+
+bool gm_mask_subset(const __u64 *a, const __u64 *b)
+{
+	unsigned int i;
+
+	for (i = 0; i < GPUMUX_MASK_WORDS; i++)
+		if (a[i] & ~b[i])
+			return false;
+	return true;
+}
+
+bool gm_mask_empty(const __u64 *a)
+{
+	unsigned int i;
+
+	for (i = 0; i < GPUMUX_MASK_WORDS; i++)
+		if (a[i])
+			return false;
+	return true;
+}
+
+unsigned int gm_mask_weight(const __u64 *a)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < GPUMUX_MASK_WORDS; i++)
+		n += (unsigned int)__builtin_popcountll(a[i]);
+	return n;
+}

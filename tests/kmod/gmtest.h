@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -151,6 +152,12 @@ int gm_uring_wait(struct io_uring *ring, int ms, int *res, uint64_t *tag);
 
 /* Set bit @b of the CU mask @m. */
 void gm_set_bit64(__u64 *m, unsigned int b);
+/* CU masks of GPUMUX_MASK_WORDS words: any CU in both; all of @a in @b. */
+bool gm_mask_intersects(const __u64 *a, const __u64 *b);
+bool gm_mask_subset(const __u64 *a, const __u64 *b);
+/* No CU set; the number of CUs set. */
+bool gm_mask_empty(const __u64 *a);
+unsigned int gm_mask_weight(const __u64 *a);
 /*
  * Parse a CU list like "0-3,8,10-11" into mask @m (GPUMUX_MASK_WORDS
  * words, cleared first).  0, or -1 when it is malformed or out of range.

@@ -1047,15 +1047,6 @@ static void gen_fence(struct cmd *c)
 		mf(c, "unknown flag");
 }
 
-static unsigned int popcount_mask(const __u64 *m)
-{
-	unsigned int i, n = 0;
-
-	for (i = 0; i < GPUMUX_MASK_WORDS; i++)
-		n += (unsigned int)__builtin_popcountll(m[i]);
-	return n;
-}
-
 /* @home: the tenant's slice, so most partitions do not collide. */
 static void gen_mask(__u64 *m, unsigned int cus, unsigned int maxc, int home)
 {
@@ -1138,7 +1129,7 @@ static void gen_part_set(struct cmd *c)
 				break;
 			}
 	}
-	if (ti >= 0 && popcount_mask(a->mask) > ten[ti].max_cus)
+	if (ti >= 0 && gm_mask_weight(a->mask) > ten[ti].max_cus)
 		mf(c, "more CUs than max_cus");
 	if (!a->tenant_id || !a->gpu_id)
 		mf(c, "id 0");
@@ -2827,36 +2818,6 @@ static int snap_read(void)
 	return 0;
 }
 
-static bool masks_intersect(const __u64 *a, const __u64 *b)
-{
-	unsigned int i;
-
-	for (i = 0; i < GPUMUX_MASK_WORDS; i++)
-		if (a[i] & b[i])
-			return true;
-	return false;
-}
-
-static bool mask_subset(const __u64 *a, const __u64 *b)
-{
-	unsigned int i;
-
-	for (i = 0; i < GPUMUX_MASK_WORDS; i++)
-		if (a[i] & ~b[i])
-			return false;
-	return true;
-}
-
-static bool mask_empty(const __u64 *a)
-{
-	unsigned int i;
-
-	for (i = 0; i < GPUMUX_MASK_WORDS; i++)
-		if (a[i])
-			return false;
-	return true;
-}
-
 static const struct sten *snap_ten(unsigned int id)
 {
 	int i;
@@ -2907,8 +2868,8 @@ static int check_snapshot(void)
 		const struct spart *p = &S.part[i];
 		const struct sten *t = snap_ten(p->t);
 		const struct sgpu *g = snap_gpu(p->g);
-		bool eq = mask_subset(p->act, p->tgt) &&
-			  mask_subset(p->tgt, p->act);
+		bool eq = gm_mask_subset(p->act, p->tgt) &&
+			  gm_mask_subset(p->tgt, p->act);
 
 		if (!t || !g) {
 			INV("part %u %u: no such %s", p->t, p->g,
@@ -2923,28 +2884,28 @@ static int check_snapshot(void)
 
 			for (b = 0; b < g->cus; b++)
 				gm_set_bit64(lim, b);
-			if (!mask_subset(p->act, lim) ||
-			    !mask_subset(p->tgt, lim))
+			if (!gm_mask_subset(p->act, lim) ||
+			    !gm_mask_subset(p->tgt, lim))
 				INV("part %u %u: CUs past the GPU's %u", p->t,
 				    p->g, g->cus);
 		}
-		if (popcount_mask(p->tgt) > t->max_cus)
+		if (gm_mask_weight(p->tgt) > t->max_cus)
 			INV("part %u %u: target has %u CUs, max_cus %u", p->t,
-			    p->g, popcount_mask(p->tgt), t->max_cus);
-		if (strcmp(p->state, !mask_subset(p->act, p->tgt) ? "revoking" :
+			    p->g, gm_mask_weight(p->tgt), t->max_cus);
+		if (strcmp(p->state, !gm_mask_subset(p->act, p->tgt) ? "revoking" :
 				     !eq			  ? "growing" :
 								    "stable"))
 			INV("part %u %u: state %s, but active %s target (%u and %u CUs, first words %#llx %#llx)",
 			    p->t, p->g, p->state,
 			    eq				? "==" :
-			    mask_subset(p->act, p->tgt) ? "<" :
+			    gm_mask_subset(p->act, p->tgt) ? "<" :
 							  "not <=",
-			    popcount_mask(p->act), popcount_mask(p->tgt),
+			    gm_mask_weight(p->act), gm_mask_weight(p->tgt),
 			    (unsigned long long)p->act[0],
 			    (unsigned long long)p->tgt[0]);
-		if (t->fenced && !mask_empty(p->act))
+		if (t->fenced && !gm_mask_empty(p->act))
 			INV("part %u %u: fenced tenant holds CUs", p->t, p->g);
-		if (mask_empty(p->act) && mask_empty(p->tgt))
+		if (gm_mask_empty(p->act) && gm_mask_empty(p->tgt))
 			INV("part %u %u: empty partition listed", p->t, p->g);
 		for (j = i + 1; j < S.npart; j++) {
 			const struct spart *q = &S.part[j];
@@ -2958,10 +2919,10 @@ static int check_snapshot(void)
 				    p->t, p->g);
 				continue;
 			}
-			if (excl && masks_intersect(p->act, q->act))
+			if (excl && gm_mask_intersects(p->act, q->act))
 				INV("gpu %u: active CUs of tenants %u (flags %u) and %u (flags %u) overlap",
 				    p->g, p->t, p->flags, q->t, q->flags);
-			if (excl && masks_intersect(p->tgt, q->tgt))
+			if (excl && gm_mask_intersects(p->tgt, q->tgt))
 				INV("gpu %u: targets of tenants %u (flags %u) and %u (flags %u) overlap",
 				    p->g, p->t, p->flags, q->t, q->flags);
 		}

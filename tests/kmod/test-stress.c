@@ -1231,45 +1231,6 @@ static int read_state(struct snap *S)
 	return 0;
 }
 
-static bool m_intersect(const __u64 *a, const __u64 *b)
-{
-	unsigned int i;
-
-	for (i = 0; i < GPUMUX_MASK_WORDS; i++)
-		if (a[i] & b[i])
-			return true;
-	return false;
-}
-
-static bool m_subset(const __u64 *a, const __u64 *b)
-{
-	unsigned int i;
-
-	for (i = 0; i < GPUMUX_MASK_WORDS; i++)
-		if (a[i] & ~b[i])
-			return false;
-	return true;
-}
-
-static bool m_empty(const __u64 *a)
-{
-	unsigned int i;
-
-	for (i = 0; i < GPUMUX_MASK_WORDS; i++)
-		if (a[i])
-			return false;
-	return true;
-}
-
-static unsigned int m_weight(const __u64 *a)
-{
-	unsigned int i, n = 0;
-
-	for (i = 0; i < GPUMUX_MASK_WORDS; i++)
-		n += (unsigned int)__builtin_popcountll(a[i]);
-	return n;
-}
-
 static const struct sten *s_ten(const struct snap *S, unsigned int id)
 {
 	int i;
@@ -1312,8 +1273,8 @@ static int check_snapshot(const struct snap *S, int cat, bool strict,
 		const struct spart *p = &S->part[i];
 		const struct sten *t = s_ten(S, p->t);
 		const struct sgpu *g = s_gpu(S, p->g);
-		bool sub = m_subset(p->act, p->tgt),
-		     eq = sub && m_subset(p->tgt, p->act);
+		bool sub = gm_mask_subset(p->act, p->tgt),
+		     eq = sub && gm_mask_subset(p->tgt, p->act);
 
 		if (!t || !g) {
 			INV("part %u %u: no such %s", p->t, p->g,
@@ -1328,13 +1289,13 @@ static int check_snapshot(const struct snap *S, int cat, bool strict,
 
 			for (b = 0; b < g->cus; b++)
 				gm_set_bit64(lim, b);
-			if (!m_subset(p->act, lim) || !m_subset(p->tgt, lim))
+			if (!gm_mask_subset(p->act, lim) || !gm_mask_subset(p->tgt, lim))
 				INV("part %u %u: CUs past the GPU's %u", p->t,
 				    p->g, g->cus);
 		}
-		if (m_weight(p->tgt) > t->max_cus)
+		if (gm_mask_weight(p->tgt) > t->max_cus)
 			INV("part %u %u: target %u CUs, max_cus %u", p->t, p->g,
-			    m_weight(p->tgt), t->max_cus);
+			    gm_mask_weight(p->tgt), t->max_cus);
 		if (strcmp(p->state, !sub ? "revoking" :
 				     !eq  ? "growing" :
 					    "stable"))
@@ -1343,9 +1304,9 @@ static int check_snapshot(const struct snap *S, int cat, bool strict,
 			    eq	? "==" :
 			    sub ? "<" :
 				  "not <=");
-		if (t->fenced && !m_empty(p->act))
+		if (t->fenced && !gm_mask_empty(p->act))
 			INV("part %u %u: fenced tenant holds %u CUs", p->t,
-			    p->g, m_weight(p->act));
+			    p->g, gm_mask_weight(p->act));
 		for (j = i + 1; j < S->npart; j++) {
 			const struct spart *q = &S->part[j];
 			bool excl = !(p->flags & GPUMUX_PART_SHARED) ||
@@ -1358,12 +1319,12 @@ static int check_snapshot(const struct snap *S, int cat, bool strict,
 				    p->g);
 				continue;
 			}
-			if (excl && m_intersect(p->act, q->act))
+			if (excl && gm_mask_intersects(p->act, q->act))
 				INV("gpu %u: CUs held by tenants %u (%s) and %u (%s) at once",
 				    p->g, p->t,
 				    p->flags ? "shared" : "exclusive", q->t,
 				    q->flags ? "shared" : "exclusive");
-			if (excl && m_intersect(p->tgt, q->tgt))
+			if (excl && gm_mask_intersects(p->tgt, q->tgt))
 				INV("gpu %u: targets of tenants %u (%s) and %u (%s) overlap",
 				    p->g, p->t,
 				    p->flags ? "shared" : "exclusive", q->t,
