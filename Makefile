@@ -45,8 +45,18 @@ TEST_BIN := $(BUILD)/tests/bin
 
 all: module engine
 
+# Every fragment may add targets to CHECK_EXTRA (run by `make check` after the
+# module suite) and INSTALL_EXTRA (run by `make install`).
+CHECK_EXTRA :=
+INSTALL_EXTRA :=
+
 include engine/engine.mk
 include daemon/policy.mk
+-include daemon/daemon.mk
+-include daemon/ctl/ctl.mk
+-include libclient/libclient.mk
+-include systemd/install.mk
+-include tests/vm/vm-daemon.mk
 
 ## module: build gpumux.ko against KDIR (build/mod/default/gpumux.ko)
 module:
@@ -118,11 +128,11 @@ debug-kernel:
 	tests/vm/debug-kernel.sh
 
 ## check: every test: unit tests, policy and engine tests (plain and ASan/UBSan), lint, dkms build, the VM module suite
-check: unit-check policy-check engine-check engine-check-asan lint dkms-check vm-check
+check: unit-check policy-check engine-check engine-check-asan lint dkms-check vm-check $(CHECK_EXTRA)
 
 clean:
 	rm -rf $(BUILD)
 
 ## help: list the targets
 help:
-	@grep -hE '^## ' Makefile engine/engine.mk daemon/policy.mk | sed 's/^## /  /'
+	@grep -hE '^## ' $(MAKEFILE_LIST) | sed 's/^## /  /'
