@@ -342,8 +342,6 @@ static int method_attach(sd_bus_message *m, void *data, sd_bus_error *error)
 					 strerror(-ret));
 	if (!spec[0].seen)
 		snprintf(r.name, sizeof(r.name), "pid-%d", (int)pid);
-	if (!spec[4].seen)
-		r.pinned_quota = ctx->conf.default_pinned_quota;
 	if (r.gpu) {
 		cus = gpu_cus(ctx, r.gpu);
 	} else {
@@ -355,6 +353,12 @@ static int method_attach(sd_bus_message *m, void *data, sd_bus_error *error)
 			  sizeof(info));
 	if (ret < 0)
 		return module_error(error, ret, "Reading the module's limits");
+	/* The default never asks for more than the host allows. */
+	if (!spec[4].seen)
+		r.pinned_quota = ctx->conf.default_pinned_quota <
+						 info.pinned_limit ?
+					 ctx->conf.default_pinned_quota :
+					 info.pinned_limit;
 	ename = gm_attach_check(&r, cus, info.pinned_limit, msg, sizeof(msg));
 	if (ename)
 		return sd_bus_error_set(error, ename, msg);
@@ -454,7 +458,7 @@ static int method_detach(sd_bus_message *m, void *data, sd_bus_error *error)
 		return -ESRCH;
 	ret = owner_or_admin(ctx, m, t, method_detach, error);
 	if (ret <= 0)
-		return ret;
+		return ret ? ret : 1; /* 0: polkit will call again */
 	/* It loses every CU now; the lease ends when its holder closes it. */
 	f.tenant_id = t->id;
 	ret = gm_kmod_cmd(&ctx->kmod, GPUMUX_CMD_TENANT_FENCE, &f, sizeof(f));
@@ -562,7 +566,7 @@ static int method_set_weight(sd_bus_message *m, void *data,
 		return -ESRCH;
 	ret = gm_auth_admin(ctx, m, method_set_weight, error);
 	if (ret <= 0)
-		return ret;
+		return ret ? ret : 1; /* 0: polkit will call again */
 	t->weight = weight;
 	gm_info("tenant %u (%s): weight %u", t->id, t->name, weight);
 	gm_state_save(ctx);
@@ -593,7 +597,7 @@ static int method_set_limits(sd_bus_message *m, void *data,
 		return sd_bus_error_set(error, ename, msg);
 	ret = gm_auth_admin(ctx, m, method_set_limits, error);
 	if (ret <= 0)
-		return ret;
+		return ret ? ret : 1; /* 0: polkit will call again */
 	old_min = t->min_cus;
 	old_max = t->max_cus;
 	t->min_cus = min_cus;
@@ -682,7 +686,7 @@ static int method_set_partition(sd_bus_message *m, void *data,
 	}
 	ret = gm_auth_admin(ctx, m, method_set_partition, error);
 	if (ret <= 0)
-		return ret;
+		return ret ? ret : 1; /* 0: polkit will call again */
 	old_pinned = t->pinned;
 	old_gpu = t->pin_gpu;
 	memcpy(old_mask, t->pin_mask, sizeof(old_mask));
@@ -722,7 +726,7 @@ static int method_fence(sd_bus_message *m, void *data, sd_bus_error *error)
 		return -ESRCH;
 	ret = gm_auth_admin(ctx, m, method_fence, error);
 	if (ret <= 0)
-		return ret;
+		return ret ? ret : 1; /* 0: polkit will call again */
 	f.tenant_id = t->id;
 	f.flags = fenced ? 0 : GPUMUX_FENCE_CLEAR;
 	ret = gm_kmod_cmd(&ctx->kmod, GPUMUX_CMD_TENANT_FENCE, &f, sizeof(f));

@@ -271,7 +271,7 @@ extern const sd_bus_error_map gm_bus_errors[];
 /*
  * May the sender of @m do an admin action?  1: yes, go on; 0: asked
  * polkit, the method will be called again with the same message when it
- * answers (return 0 from the method: no reply yet); < 0: error set in
+ * answers (the method returns 1 without a reply: handled, for now); < 0: error set in
  * @error (AccessDenied).  @handler is the method itself.
  */
 int gm_auth_admin(struct gm_ctx *ctx, sd_bus_message *m,

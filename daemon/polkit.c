@@ -75,20 +75,22 @@ static int on_polkit_reply(sd_bus_message *reply, void *data,
 	if (sd_bus_message_is_method_error(reply, NULL)) {
 		const sd_bus_error *e = sd_bus_message_get_error(reply);
 
-		gm_info("polkit: %s: denying", e && e->message ? e->message :
-								 "error");
-	} else {
-		ret = sd_bus_message_read(reply, "(bb", &authorized,
-					  &challenge);
-		if (ret < 0)
-			authorized = 0;
+		sd_bus_reply_method_errorf(
+			a->request, GM_ERROR_ACCESS_DENIED,
+			"Not authorized for %s: only root, as polkit cannot be asked (%s)",
+			GM_POLKIT_ACTION_MANAGE,
+			e && e->message ? e->message : "error");
+		auth_free(ctx, a);
+		return 0;
 	}
+	ret = sd_bus_message_read(reply, "(bb", &authorized, &challenge);
+	if (ret < 0)
+		authorized = 0;
 	a->authorized = authorized;
 	if (!authorized) {
 		sd_bus_reply_method_errorf(
 			a->request, GM_ERROR_ACCESS_DENIED,
-			"Not authorized for %s%s",
-			GM_POLKIT_ACTION_MANAGE,
+			"Not authorized for %s%s", GM_POLKIT_ACTION_MANAGE,
 			challenge ? " (authentication required)" : "");
 		auth_free(ctx, a);
 		return 0;
