@@ -765,7 +765,8 @@ static int method_report_load(sd_bus_message *m, void *data,
 	ret = read_options(m, spec, sizeof(spec) / sizeof(spec[0]), error);
 	if (ret < 0 || sd_bus_error_is_set(error))
 		return ret;
-	if (l.kv_used > l.kv_total || !(l.tokens_per_s >= 0) ||
+	if ((spec[2].seen && spec[3].seen && l.kv_used > l.kv_total) ||
+	    !(l.tokens_per_s >= 0) ||
 	    l.tokens_per_s > 1e12)
 		return sd_bus_error_setf(error, GM_ERROR_INVALID_VALUE,
 					 "kv_blocks_used above kv_blocks_total, or tokens_per_s not a rate");

@@ -53,3 +53,7 @@ daemon-check: $(DAEMON_OUT)/test-config $(DAEMON_OUT)/test-config-asan gpumuxd
 	ASAN_OPTIONS=detect_leaks=1 $(DAEMON_OUT)/test-config-asan
 
 CHECK_EXTRA += daemon-check
+
+$(DAEMON_OUT)/daemon-bench: bench/daemon-bench.c
+	@mkdir -p $(@D)
+	$(CC) $(DAEMON_CFLAGS) -o $@ $< $(DAEMON_LIBS)

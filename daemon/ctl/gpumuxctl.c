@@ -110,6 +110,17 @@ int usage_error(const char *verb, const char *fmt, ...)
 	return CTL_EXIT_USAGE;
 }
 
+/* After getopt_long() returned '?': arg is the word it stopped at. */
+static int unknown_option(const char *verb, const char *arg)
+{
+	if (arg[0] == '-' && arg[1] >= '0' && arg[1] <= '9')
+		return usage_error(verb, "'%s': negative numbers are invalid",
+				   arg);
+	if (optopt && arg[1] != '-')
+		return usage_error(verb, "unknown option '-%c'", optopt);
+	return usage_error(verb, "unknown option '%s'", arg);
+}
+
 int fail(int r, const char *what)
 {
 	fprintf(stderr, "gpumuxctl: %s: %s\n", what, strerror(-r));
@@ -620,8 +631,7 @@ static int parse_attach(int argc, char **argv, struct attach_opts *o)
 					   "option '%s' needs an argument",
 					   argv[optind - 1]);
 		default:
-			return usage_error("attach", "unknown option '%s'",
-					   argv[optind - 1]);
+			return unknown_option("attach", argv[optind - 1]);
 		}
 		if (r)
 			return r;
@@ -780,8 +790,7 @@ static int parse_verb_args(const struct verb *v, int argc, char **argv,
 					   "option '%s' needs an argument",
 					   argv[optind - 1]);
 		default:
-			return usage_error(v->name, "unknown option '%s'",
-					   argv[optind - 1]);
+			return unknown_option(v->name, argv[optind - 1]);
 		}
 	}
 	*nargs = argc - optind;
@@ -825,8 +834,7 @@ int main(int argc, char *argv[])
 					   "option '%s' needs an argument",
 					   argv[optind - 1]);
 		default:
-			return usage_error(NULL, "unknown option '%s'",
-					   argv[optind - 1]);
+			return unknown_option(NULL, argv[optind - 1]);
 		}
 	}
 	if (arg_help) {
