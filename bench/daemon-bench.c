@@ -107,8 +107,8 @@ static void detach(const char *path)
 	sd_bus_error e = SD_BUS_ERROR_NULL;
 	int ret;
 
-	ret = sd_bus_call_method(bus, NAME, PATH, MGR, "Detach", &e, NULL,
-				 "o", path);
+	ret = sd_bus_call_method(bus, NAME, PATH, MGR, "Detach", &e, NULL, "o",
+				 path);
 	if (ret < 0)
 		fail("Detach", ret, &e);
 }
@@ -282,8 +282,8 @@ int main(int argc, char **argv)
 			double rate = rows[i].calls / rows[i].secs;
 
 			fprintf(f, "\"%s\",%lu,%.3f,%.1f,%.1f,%.2f\n",
-				rows[i].name, rows[i].calls, rows[i].secs,
-				rate, 1e6 / rate, base / rate);
+				rows[i].name, rows[i].calls, rows[i].secs, rate,
+				1e6 / rate, base / rate);
 		}
 		fclose(f);
 		printf("CSV: %s\n", csv);

@@ -93,8 +93,8 @@ static int module_error(sd_bus_error *error, int ret, const char *what)
 		return sd_bus_error_setf(error, GM_ERROR_NO_SUCH_TENANT,
 					 "%s: gone", what);
 	default:
-		return sd_bus_error_setf(error, GM_ERROR_MODULE, "%s: %s",
-					 what, strerror(-ret));
+		return sd_bus_error_setf(error, GM_ERROR_MODULE, "%s: %s", what,
+					 strerror(-ret));
 	}
 }
 
@@ -135,7 +135,8 @@ static int read_options(sd_bus_message *m, struct opt_spec *spec, size_t n,
 						 "Unknown option '%s'", key);
 		if (s->seen)
 			return sd_bus_error_setf(error, GM_ERROR_INVALID_OPTION,
-						 "Option '%s' given twice", key);
+						 "Option '%s' given twice",
+						 key);
 		s->seen = true;
 		ret = sd_bus_message_peek_type(m, &type, &contents);
 		if (ret < 0)
@@ -237,10 +238,11 @@ void gm_bus_gpu_changed(struct gm_ctx *ctx, struct gm_gpu *g)
 void gm_bus_counters_changed(struct gm_ctx *ctx)
 {
 	if (ctx->bus)
-		sd_bus_emit_properties_changed(
-			ctx->bus, GM_BUS_PATH, GM_BUS_IFACE_MANAGER, "NTenants",
-			"Attaches", "Detaches", "TenantsGone", "Rebalances",
-			"Fences", NULL);
+		sd_bus_emit_properties_changed(ctx->bus, GM_BUS_PATH,
+					       GM_BUS_IFACE_MANAGER, "NTenants",
+					       "Attaches", "Detaches",
+					       "TenantsGone", "Rebalances",
+					       "Fences", NULL);
 }
 
 /* ------------------------------------------------------------ Manager */
@@ -268,8 +270,7 @@ static int prop_manager(sd_bus *bus, const char *path, const char *iface,
 	if (!strcmp(prop, "Version"))
 		return sd_bus_message_append(reply, "s", GPUMUXD_VERSION);
 	if (!strcmp(prop, "Policy"))
-		return sd_bus_message_append(reply, "s",
-					     ctx->policy.ops->name);
+		return sd_bus_message_append(reply, "s", ctx->policy.ops->name);
 	if (!strcmp(prop, "ModuleVersion"))
 		return sd_bus_message_append(reply, "u",
 					     ctx->kmod.info.version);
@@ -283,10 +284,9 @@ static int prop_manager(sd_bus *bus, const char *path, const char *iface,
 
 		if (ret < 0)
 			return ret;
-		return sd_bus_message_append(reply, "t",
-					     prop[6] == 'L' ?
-						     info.pinned_limit :
-						     info.pinned_used);
+		return sd_bus_message_append(
+			reply, "t",
+			prop[6] == 'L' ? info.pinned_limit : info.pinned_used);
 	}
 	if (!strcmp(prop, "NGPUs"))
 		return sd_bus_message_append(reply, "u",
@@ -349,8 +349,7 @@ static int method_attach(sd_bus_message *m, void *data, sd_bus_error *error)
 			if (ctx->gpus[i].cus > cus)
 				cus = ctx->gpus[i].cus;
 	}
-	ret = gm_kmod_cmd(&ctx->kmod, GPUMUX_CMD_GET_INFO, &info,
-			  sizeof(info));
+	ret = gm_kmod_cmd(&ctx->kmod, GPUMUX_CMD_GET_INFO, &info, sizeof(info));
 	if (ret < 0)
 		return module_error(error, ret, "Reading the module's limits");
 	/* The default never asks for more than the host allows. */
@@ -388,8 +387,8 @@ static int method_attach(sd_bus_message *m, void *data, sd_bus_error *error)
 				error, GM_ERROR_NO_CAPACITY,
 				"min_cus %u does not fit beside the minimums of the tenants there",
 				r.min_cus);
-		return sd_bus_error_setf(error, GM_ERROR_MODULE,
-					 "Policy: %s", strerror(-ret));
+		return sd_bus_error_setf(error, GM_ERROR_MODULE, "Policy: %s",
+					 strerror(-ret));
 	}
 
 	memset(&tc, 0, sizeof(tc));
@@ -426,8 +425,8 @@ static int method_attach(sd_bus_message *m, void *data, sd_bus_error *error)
 
 /* May the caller act on @t as its owner?  1 yes, 0 polkit asked, < 0 no. */
 static int owner_or_admin(struct gm_ctx *ctx, sd_bus_message *m,
-			  struct gm_tenant *t,
-			  sd_bus_message_handler_t handler, sd_bus_error *error)
+			  struct gm_tenant *t, sd_bus_message_handler_t handler,
+			  sd_bus_error *error)
 {
 	uid_t uid;
 	int ret;
@@ -475,8 +474,7 @@ static int method_detach(sd_bus_message *m, void *data, sd_bus_error *error)
 	return sd_bus_reply_method_return(m, NULL);
 }
 
-static int method_list_gpus(sd_bus_message *m, void *data,
-			    sd_bus_error *error)
+static int method_list_gpus(sd_bus_message *m, void *data, sd_bus_error *error)
 {
 	struct gm_ctx *ctx = data;
 	sd_bus_message *reply = NULL;
@@ -524,10 +522,10 @@ static int method_list_tenants(sd_bus_message *m, void *data,
 
 		if (t->detached)
 			continue;
-		ret = sd_bus_message_append(reply, "(uosuuuub)", t->id,
-					    t->path, t->name,
-					    (uint32_t)t->uid, (uint32_t)t->pid,
-					    t->gpu, gm_mask_count(t->active),
+		ret = sd_bus_message_append(reply, "(uosuuuub)", t->id, t->path,
+					    t->name, (uint32_t)t->uid,
+					    (uint32_t)t->pid, t->gpu,
+					    gm_mask_count(t->active),
 					    (int)t->fenced);
 	}
 	if (ret >= 0)
@@ -545,8 +543,7 @@ static void tenant_props_changed(struct gm_ctx *ctx, struct gm_tenant *t)
 				       "MaxComputeUnits", "Pinned", NULL);
 }
 
-static int method_set_weight(sd_bus_message *m, void *data,
-			     sd_bus_error *error)
+static int method_set_weight(sd_bus_message *m, void *data, sd_bus_error *error)
 {
 	struct gm_ctx *ctx = data;
 	struct gm_tenant *t;
@@ -575,8 +572,7 @@ static int method_set_weight(sd_bus_message *m, void *data,
 	return sd_bus_reply_method_return(m, NULL);
 }
 
-static int method_set_limits(sd_bus_message *m, void *data,
-			     sd_bus_error *error)
+static int method_set_limits(sd_bus_message *m, void *data, sd_bus_error *error)
 {
 	struct gm_ctx *ctx = data;
 	uint32_t min_cus, max_cus, old_min, old_max;
@@ -606,12 +602,12 @@ static int method_set_limits(sd_bus_message *m, void *data,
 	if (ret < 0) {
 		t->min_cus = old_min;
 		t->max_cus = old_max;
-		return sd_bus_error_setf(error, GM_ERROR_NO_CAPACITY,
-					 "min_cus %u does not fit beside the other tenants' minimums",
-					 min_cus);
+		return sd_bus_error_setf(
+			error, GM_ERROR_NO_CAPACITY,
+			"min_cus %u does not fit beside the other tenants' minimums",
+			min_cus);
 	}
-	gm_info("tenant %u (%s): CUs %u..%u", t->id, t->name, min_cus,
-		max_cus);
+	gm_info("tenant %u (%s): CUs %u..%u", t->id, t->name, min_cus, max_cus);
 	gm_state_save(ctx);
 	tenant_props_changed(ctx, t);
 	gm_rebalance(ctx);
@@ -642,9 +638,10 @@ static int method_set_partition(sd_bus_message *m, void *data,
 	if (!t)
 		return -ESRCH;
 	if (len > GPUMUX_MAX_CUS / 8)
-		return sd_bus_error_setf(error, GM_ERROR_INVALID_VALUE,
-					 "mask of %zu bytes: at most %d CUs (%d bytes)",
-					 len, GPUMUX_MAX_CUS, GPUMUX_MAX_CUS / 8);
+		return sd_bus_error_setf(
+			error, GM_ERROR_INVALID_VALUE,
+			"mask of %zu bytes: at most %d CUs (%d bytes)", len,
+			GPUMUX_MAX_CUS, GPUMUX_MAX_CUS / 8);
 	for (i = 0; i < len; i++)
 		mask[i / 8] |= (uint64_t)bytes[i] << (i % 8 * 8);
 	if (!gm_mask_empty(mask)) {
@@ -698,12 +695,12 @@ static int method_set_partition(sd_bus_message *m, void *data,
 		t->pinned = old_pinned;
 		t->pin_gpu = old_gpu;
 		memcpy(t->pin_mask, old_mask, sizeof(old_mask));
-		return sd_bus_error_setf(error, GM_ERROR_NO_CAPACITY,
-					 "The CUs left do not hold the other tenants' minimums");
+		return sd_bus_error_setf(
+			error, GM_ERROR_NO_CAPACITY,
+			"The CUs left do not hold the other tenants' minimums");
 	}
 	gm_info("tenant %u (%s): %s", t->id, t->name,
-		t->pinned ? "pinned by SetPartition" :
-			    "back to the policy");
+		t->pinned ? "pinned by SetPartition" : "back to the policy");
 	gm_state_save(ctx);
 	tenant_props_changed(ctx, t);
 	gm_rebalance(ctx);
@@ -766,10 +763,10 @@ static int method_report_load(sd_bus_message *m, void *data,
 	if (ret < 0 || sd_bus_error_is_set(error))
 		return ret;
 	if ((spec[2].seen && spec[3].seen && l.kv_used > l.kv_total) ||
-	    !(l.tokens_per_s >= 0) ||
-	    l.tokens_per_s > 1e12)
-		return sd_bus_error_setf(error, GM_ERROR_INVALID_VALUE,
-					 "kv_blocks_used above kv_blocks_total, or tokens_per_s not a rate");
+	    !(l.tokens_per_s >= 0) || l.tokens_per_s > 1e12)
+		return sd_bus_error_setf(
+			error, GM_ERROR_INVALID_VALUE,
+			"kv_blocks_used above kv_blocks_total, or tokens_per_s not a rate");
 	t = tenant_by_path(ctx, path, error);
 	if (!t)
 		return -ESRCH;
@@ -845,10 +842,9 @@ static const sd_bus_vtable manager_vtable[] = {
 					    generation, "ay", target, "ay",
 					    active),
 				0),
-	SD_BUS_SIGNAL_WITH_ARGS("TenantGone",
-				SD_BUS_ARGS("o", tenant, "s", name, "s",
-					    reason),
-				0),
+	SD_BUS_SIGNAL_WITH_ARGS(
+		"TenantGone", SD_BUS_ARGS("o", tenant, "s", name, "s", reason),
+		0),
 	SD_BUS_VTABLE_END
 };
 
@@ -857,8 +853,7 @@ static const sd_bus_vtable manager_vtable[] = {
 static int gpu_find(sd_bus *bus, const char *path, const char *iface,
 		    void *data, void **found, sd_bus_error *error)
 {
-	struct gm_gpu *g =
-		gm_gpu_find(data, path_id(path, GM_BUS_GPU_PREFIX));
+	struct gm_gpu *g = gm_gpu_find(data, path_id(path, GM_BUS_GPU_PREFIX));
 
 	(void)bus;
 	(void)iface;
@@ -869,8 +864,8 @@ static int gpu_find(sd_bus *bus, const char *path, const char *iface,
 	return 1;
 }
 
-static int gpu_enum(sd_bus *bus, const char *prefix, void *data,
-		    char ***nodes, sd_bus_error *error)
+static int gpu_enum(sd_bus *bus, const char *prefix, void *data, char ***nodes,
+		    sd_bus_error *error)
 {
 	struct gm_ctx *ctx = data;
 	char **l;
@@ -932,12 +927,10 @@ static const sd_bus_vtable gpu_vtable[] = {
 	SD_BUS_VTABLE_START(0),
 	SD_BUS_PROPERTY("Id", "u", NULL, offsetof(struct gm_gpu, id),
 			SD_BUS_VTABLE_PROPERTY_CONST),
-	SD_BUS_PROPERTY("Name", "s", prop_gpu, 0,
-			SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("Name", "s", prop_gpu, 0, SD_BUS_VTABLE_PROPERTY_CONST),
 	SD_BUS_PROPERTY("Driver", "s", prop_gpu, 0,
 			SD_BUS_VTABLE_PROPERTY_CONST),
-	SD_BUS_PROPERTY("ComputeUnits", "u", NULL,
-			offsetof(struct gm_gpu, cus),
+	SD_BUS_PROPERTY("ComputeUnits", "u", NULL, offsetof(struct gm_gpu, cus),
 			SD_BUS_VTABLE_PROPERTY_CONST),
 	SD_BUS_PROPERTY("VRAM", "t", NULL, offsetof(struct gm_gpu, vram),
 			SD_BUS_VTABLE_PROPERTY_CONST),
@@ -1103,26 +1096,23 @@ int gm_bus_setup(struct gm_ctx *ctx)
 						 GM_BUS_IFACE_GPU, gpu_vtable,
 						 gpu_find, ctx);
 	if (ret >= 0)
-		ret = sd_bus_add_node_enumerator(ctx->bus, NULL,
-						 GM_BUS_GPU_PREFIX, gpu_enum,
-						 ctx);
+		ret = sd_bus_add_node_enumerator(
+			ctx->bus, NULL, GM_BUS_GPU_PREFIX, gpu_enum, ctx);
 	if (ret >= 0)
-		ret = sd_bus_add_fallback_vtable(ctx->bus, NULL,
-						 GM_BUS_TENANT_PREFIX,
-						 GM_BUS_IFACE_TENANT,
-						 tenant_vtable, tenant_find,
-						 ctx);
+		ret = sd_bus_add_fallback_vtable(
+			ctx->bus, NULL, GM_BUS_TENANT_PREFIX,
+			GM_BUS_IFACE_TENANT, tenant_vtable, tenant_find, ctx);
 	if (ret >= 0)
-		ret = sd_bus_add_node_enumerator(ctx->bus, NULL,
-						 GM_BUS_TENANT_PREFIX,
-						 tenant_enum, ctx);
+		ret = sd_bus_add_node_enumerator(
+			ctx->bus, NULL, GM_BUS_TENANT_PREFIX, tenant_enum, ctx);
 	if (ret >= 0)
 		ret = sd_bus_add_object_manager(ctx->bus, NULL, GM_BUS_PATH);
 	if (ret < 0) {
 		gm_err("registering the D-Bus objects: %s", strerror(-ret));
 		return ret;
 	}
-	ret = sd_bus_attach_event(ctx->bus, ctx->event, SD_EVENT_PRIORITY_NORMAL);
+	ret = sd_bus_attach_event(ctx->bus, ctx->event,
+				  SD_EVENT_PRIORITY_NORMAL);
 	if (ret < 0)
 		return ret;
 	ret = sd_bus_request_name(ctx->bus, GM_BUS_NAME, 0);

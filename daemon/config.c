@@ -126,13 +126,13 @@ static bool vgpu_name_valid(const char *s)
 	return n >= 1 && n < sizeof(((struct gm_vgpu_conf *)0)->name);
 }
 
-#define FAIL(...)                                                  \
-	do {                                                       \
-		snprintf(err, errlen, "line %u: ", lineno);        \
+#define FAIL(...)                                                 \
+	do {                                                      \
+		snprintf(err, errlen, "line %u: ", lineno);       \
 		snprintf(err + strlen(err), errlen - strlen(err), \
-			 __VA_ARGS__);                             \
-		ret = -EINVAL;                                     \
-		goto out;                                          \
+			 __VA_ARGS__);                            \
+		ret = -EINVAL;                                    \
+		goto out;                                         \
 	} while (0)
 
 static int daemon_key(struct gm_config *c, const char *key, const char *val,
@@ -333,14 +333,15 @@ const char *gm_limits_check(uint32_t min_cus, uint32_t max_cus,
 		return GM_ERROR_INVALID_VALUE;
 	}
 	if (max_cus && min_cus > max_cus) {
-		snprintf(msg, msglen, "min_cus %u is above max_cus %u",
-			 min_cus, max_cus);
+		snprintf(msg, msglen, "min_cus %u is above max_cus %u", min_cus,
+			 max_cus);
 		return GM_ERROR_INVALID_VALUE;
 	}
 	if (max_cus > kernel_max || (!max_cus && kernel_max < GPUMUX_MAX_CUS)) {
-		snprintf(msg, msglen,
-			 "max_cus cannot go above %u, the cap the lease was created with",
-			 kernel_max);
+		snprintf(
+			msg, msglen,
+			"max_cus cannot go above %u, the cap the lease was created with",
+			kernel_max);
 		return GM_ERROR_INVALID_VALUE;
 	}
 	if (min_cus > kernel_max) {
@@ -383,10 +384,11 @@ const char *gm_attach_check(const struct gm_attach_req *r, uint32_t gpu_cus,
 		return GM_ERROR_NO_CAPACITY;
 	}
 	if (!r->pinned_quota || r->pinned_quota > pinned_limit) {
-		snprintf(msg, msglen,
-			 "pinned_quota %llu is not 1..%llu (the host's pinned-memory limit)",
-			 (unsigned long long)r->pinned_quota,
-			 (unsigned long long)pinned_limit);
+		snprintf(
+			msg, msglen,
+			"pinned_quota %llu is not 1..%llu (the host's pinned-memory limit)",
+			(unsigned long long)r->pinned_quota,
+			(unsigned long long)pinned_limit);
 		return GM_ERROR_INVALID_VALUE;
 	}
 	return NULL;

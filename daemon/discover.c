@@ -44,8 +44,7 @@ static int probe_amdgpu(int fd, uint32_t *cus, uint64_t *vram)
 }
 
 int gm_discover_drm(int (*add)(void *data, const char *ident,
-			       const char *driver, uint32_t cus,
-			       uint64_t vram),
+			       const char *driver, uint32_t cus, uint64_t vram),
 		    void *data)
 {
 	drmDevicePtr devs[MAX_DEVICES];
@@ -72,8 +71,8 @@ int gm_discover_drm(int (*add)(void *data, const char *ident,
 			 d->businfo.pci->dev, d->businfo.pci->func);
 		fd = open(d->nodes[DRM_NODE_RENDER], O_RDWR | O_CLOEXEC);
 		if (fd < 0) {
-			gm_warn("%s (%s): %s", ident,
-				d->nodes[DRM_NODE_RENDER], strerror(errno));
+			gm_warn("%s (%s): %s", ident, d->nodes[DRM_NODE_RENDER],
+				strerror(errno));
 			continue;
 		}
 		v = drmGetVersion(fd);

@@ -180,6 +180,16 @@ struct gm_tenant {
 	char path[64];
 };
 
+/*
+ * A partition as the module listed it at the last refresh, masks copied
+ * into uint64_t (the uapi's __u64 is another type).
+ */
+struct gm_part {
+	uint32_t tenant_id, gpu_id, state;
+	uint64_t generation;
+	uint64_t target[GM_MASK_WORDS], active[GM_MASK_WORDS];
+};
+
 struct gm_counters {
 	uint64_t attaches, detaches, gone, rebalances, fences;
 	uint32_t adopted;
@@ -203,6 +213,8 @@ struct gm_ctx {
 
 	struct gm_gpu *gpus;
 	size_t nr_gpus;
+	struct gm_part *parts; /* the module's, at the last gm_refresh() */
+	size_t nr_parts;
 	struct gm_tenant **tenants; /* sorted by id */
 	size_t nr_tenants, cap_tenants;
 	struct gm_counters counters;
@@ -215,10 +227,10 @@ struct gm_ctx {
 void gm_log(int prio, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 extern bool gm_verbose;
-#define gm_debug(...)                                \
-	do {                                         \
-		if (gm_verbose)                      \
-			gm_log(7, __VA_ARGS__);      \
+#define gm_debug(...)                           \
+	do {                                    \
+		if (gm_verbose)                 \
+			gm_log(7, __VA_ARGS__); \
 	} while (0)
 #define gm_info(...) gm_log(6, __VA_ARGS__)
 #define gm_warn(...) gm_log(4, __VA_ARGS__)
@@ -253,8 +265,7 @@ int gm_state_lookup(struct gm_ctx *ctx, struct gm_tenant *t);
 
 /* discover.c: call @add for every DRM GPU found. */
 int gm_discover_drm(int (*add)(void *data, const char *ident,
-			       const char *driver, uint32_t cus,
-			       uint64_t vram),
+			       const char *driver, uint32_t cus, uint64_t vram),
 		    void *data);
 
 /* bus.c */

@@ -32,9 +32,10 @@ void gm_log(int prio, const char *fmt, ...)
 	if (journal)
 		fprintf(stderr, "<%d>", prio);
 	else
-		fprintf(stderr, "gpumuxd: %s", prio <= 3 ? "error: " :
-					       prio == 4 ? "warning: " :
-							   "");
+		fprintf(stderr, "gpumuxd: %s",
+			prio <= 3 ? "error: " :
+			prio == 4 ? "warning: " :
+				    "");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -108,6 +109,7 @@ static void ctx_free(struct gm_ctx *ctx)
 	for (i = 0; i < ctx->nr_tenants; i++)
 		free(ctx->tenants[i]);
 	free(ctx->tenants);
+	free(ctx->parts);
 	free(ctx->gpus);
 	sd_event_unref(ctx->event);
 }
@@ -224,8 +226,8 @@ int main(int argc, char **argv)
 		gm_err("%s: %s%s", ctx.device, strerror(-ret),
 		       ret == -ENOENT ? " (is gpumux.ko loaded?)" :
 		       ret == -EPROTONOSUPPORT ?
-				" (module uapi version differs)" :
-				"");
+					" (module uapi version differs)" :
+					"");
 		goto out;
 	}
 	gm_info("gpumuxd %s: module uapi %u, features 0x%llx, policy %s",

@@ -151,10 +151,10 @@ int gm_auth_admin(struct gm_ctx *ctx, sd_bus_message *m,
 		"org.freedesktop.PolicyKit1.Authority", "CheckAuthorization",
 		on_polkit_reply, a, "(sa{sv})sa{ss}us", "system-bus-name", 1,
 		"name", "s", sender, GM_POLKIT_ACTION_MANAGE, 0,
-		(uint32_t)(sd_bus_message_get_allow_interactive_authorization(m) >
-				   0 ?
-			   1 :
-			   0),
+		(uint32_t)(sd_bus_message_get_allow_interactive_authorization(
+				   m) > 0 ?
+				   1 :
+				   0),
 		"");
 	if (ret < 0) {
 		sd_bus_message_unref(a->request);

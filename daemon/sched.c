@@ -146,8 +146,8 @@ static int add_gpu(void *data, const char *ident, const char *driver,
 	g->cus = cus;
 	g->vram = vram;
 	snprintf(g->path, sizeof(g->path), GM_BUS_GPU_PREFIX "/%u", g->id);
-	gm_info("GPU %u: %s (%s), %u CUs, %llu MiB", g->id, ident, driver,
-		cus, (unsigned long long)(vram >> 20));
+	gm_info("GPU %u: %s (%s), %u CUs, %llu MiB", g->id, ident, driver, cus,
+		(unsigned long long)(vram >> 20));
 	return 0;
 }
 
@@ -190,7 +190,8 @@ int gm_gpus_setup(struct gm_ctx *ctx)
 	if (ctx->conf.drm) {
 		ret = gm_discover_drm(add_gpu, &s);
 		if (ret < 0)
-			gm_warn("GPU discovery with libdrm: %s", strerror(-ret));
+			gm_warn("GPU discovery with libdrm: %s",
+				strerror(-ret));
 	}
 	before = ctx->nr_gpus;
 	for (i = 0; i < ctx->conf.nr_vgpus; i++) {
@@ -216,19 +217,6 @@ int gm_gpus_setup(struct gm_ctx *ctx)
 
 /* ------------------------------------------------------------ refresh */
 
-/*
- * The module's partitions as of the last refresh, masks copied into
- * uint64_t (the uapi's __u64 is another type).
- */
-struct gm_part {
-	uint32_t tenant_id, gpu_id, state;
-	uint64_t generation;
-	uint64_t target[GM_MASK_WORDS], active[GM_MASK_WORDS];
-};
-
-static struct gm_part *parts;
-static size_t nr_parts;
-
 static bool masks_equal(const uint64_t *a, const uint64_t *b)
 {
 	return !memcmp(a, b, GM_MASK_WORDS * sizeof(uint64_t));
@@ -251,24 +239,26 @@ int gm_refresh(struct gm_ctx *ctx)
 		free(np);
 		return ret;
 	}
-	free(parts);
-	parts = calloc(n ? n : 1, sizeof(*parts));
-	if (!parts) {
-		nr_parts = 0;
+	free(ctx->parts);
+	ctx->parts = calloc(n ? n : 1, sizeof(*ctx->parts));
+	if (!ctx->parts) {
+		ctx->nr_parts = 0;
 		free(np);
 		free(ti);
 		return -ENOMEM;
 	}
 	for (i = 0; i < n; i++) {
-		parts[i].tenant_id = np[i].tenant_id;
-		parts[i].gpu_id = np[i].gpu_id;
-		parts[i].state = np[i].state;
-		parts[i].generation = np[i].generation;
-		memcpy(parts[i].target, np[i].target, sizeof(parts[i].target));
-		memcpy(parts[i].active, np[i].active, sizeof(parts[i].active));
+		ctx->parts[i].tenant_id = np[i].tenant_id;
+		ctx->parts[i].gpu_id = np[i].gpu_id;
+		ctx->parts[i].state = np[i].state;
+		ctx->parts[i].generation = np[i].generation;
+		memcpy(ctx->parts[i].target, np[i].target,
+		       sizeof(ctx->parts[i].target));
+		memcpy(ctx->parts[i].active, np[i].active,
+		       sizeof(ctx->parts[i].active));
 	}
 	free(np);
-	nr_parts = n;
+	ctx->nr_parts = n;
 
 	for (i = 0; i < nt; i++) {
 		struct gm_tenant *t = gm_tenant_find(ctx, ti[i].tenant_id);
@@ -285,8 +275,8 @@ int gm_refresh(struct gm_ctx *ctx)
 		struct gm_tenant *t = ctx->tenants[i];
 		const struct gm_part *best = NULL;
 
-		for (j = 0; j < nr_parts; j++) {
-			const struct gm_part *p = &parts[j];
+		for (j = 0; j < ctx->nr_parts; j++) {
+			const struct gm_part *p = &ctx->parts[j];
 
 			if (p->tenant_id != t->id)
 				continue;
@@ -325,10 +315,10 @@ int gm_refresh(struct gm_ctx *ctx)
 		uint64_t used[GM_MASK_WORDS] = { 0 };
 		unsigned int w, u;
 
-		for (j = 0; j < nr_parts; j++)
-			if (parts[j].gpu_id == g->id)
+		for (j = 0; j < ctx->nr_parts; j++)
+			if (ctx->parts[j].gpu_id == g->id)
 				for (w = 0; w < GM_MASK_WORDS; w++)
-					used[w] |= parts[j].active[w];
+					used[w] |= ctx->parts[j].active[w];
 		u = gm_mask_count(used);
 		if (u != g->used_cus) {
 			g->used_cus = u;
@@ -353,8 +343,8 @@ static bool in_policy(const struct gm_tenant *t)
 	return !t->fenced && !t->detached && !t->pinned;
 }
 
-static void map_mask(const uint64_t *src, uint64_t *dst,
-		     const struct vgpu *v, bool to_virt, uint32_t real_cus)
+static void map_mask(const uint64_t *src, uint64_t *dst, const struct vgpu *v,
+		     bool to_virt, uint32_t real_cus)
 {
 	uint32_t cu, n = to_virt ? real_cus : v->cus;
 
@@ -364,8 +354,8 @@ static void map_mask(const uint64_t *src, uint64_t *dst,
 			continue;
 		if (to_virt) {
 			if (v->to_virt[cu] >= 0)
-				gpumux_policy_mask_set(dst,
-						       (unsigned)v->to_virt[cu]);
+				gpumux_policy_mask_set(
+					dst, (unsigned)v->to_virt[cu]);
 		} else {
 			gpumux_policy_mask_set(dst, v->to_real[cu]);
 		}
@@ -415,8 +405,9 @@ static int plan_run(struct gm_ctx *ctx, const struct gm_tenant *extra,
 	p->vg = calloc(ctx->nr_gpus ? ctx->nr_gpus : 1, sizeof(*p->vg));
 	p->gpus = calloc(ctx->nr_gpus ? ctx->nr_gpus : 1, sizeof(*p->gpus));
 	p->ten = calloc(nt ? nt : 1, sizeof(*p->ten));
-	p->in_parts = calloc(nr_parts + nt + 1, sizeof(*p->in_parts));
-	p->out_parts = calloc(nr_parts + 2 * nt + 1, sizeof(*p->out_parts));
+	p->in_parts = calloc(ctx->nr_parts + nt + 1, sizeof(*p->in_parts));
+	p->out_parts =
+		calloc(ctx->nr_parts + 2 * nt + 1, sizeof(*p->out_parts));
 	if (!p->vg || !p->gpus || !p->ten || !p->in_parts || !p->out_parts)
 		return -ENOMEM;
 
@@ -474,8 +465,8 @@ static int plan_run(struct gm_ctx *ctx, const struct gm_tenant *extra,
 		/* Its partitions now, in the policy's CU numbering. */
 		bool placed = false;
 
-		for (j = 0; j < nr_parts; j++) {
-			const struct gm_part *mp = &parts[j];
+		for (j = 0; j < ctx->nr_parts; j++) {
+			const struct gm_part *mp = &ctx->parts[j];
 			struct gpumux_policy_part *pp;
 			struct vgpu *v;
 
@@ -508,7 +499,7 @@ static int plan_run(struct gm_ctx *ctx, const struct gm_tenant *extra,
 	in.parts = p->in_parts;
 	in.nr_parts = p->nr_in;
 	p->out.parts = p->out_parts;
-	p->out.max_parts = nr_parts + 2 * nt + 1;
+	p->out.max_parts = ctx->nr_parts + 2 * nt + 1;
 	ret = gpumux_policy_plan(&ctx->policy, &in, &p->out);
 	return ret;
 }
@@ -550,14 +541,16 @@ struct want {
 	uint64_t mask[GM_MASK_WORDS];
 };
 
-static const uint64_t *current_target(uint32_t tenant, uint32_t gpu)
+static const uint64_t *current_target(struct gm_ctx *ctx, uint32_t tenant,
+				      uint32_t gpu)
 {
 	static const uint64_t none[GM_MASK_WORDS];
 	size_t i;
 
-	for (i = 0; i < nr_parts; i++)
-		if (parts[i].tenant_id == tenant && parts[i].gpu_id == gpu)
-			return parts[i].target;
+	for (i = 0; i < ctx->nr_parts; i++)
+		if (ctx->parts[i].tenant_id == tenant &&
+		    ctx->parts[i].gpu_id == gpu)
+			return ctx->parts[i].target;
 	return none;
 }
 
@@ -581,7 +574,7 @@ int gm_rebalance(struct gm_ctx *ctx)
 		plan_free(&p);
 		return ret;
 	}
-	cap = p.out.nr_parts + nr_parts + ctx->nr_tenants + 1;
+	cap = p.out.nr_parts + ctx->nr_parts + ctx->nr_tenants + 1;
 	w = calloc(cap, sizeof(*w));
 	if (!w) {
 		plan_free(&p);
@@ -619,8 +612,8 @@ int gm_rebalance(struct gm_ctx *ctx)
 			nw++;
 		}
 	}
-	for (i = 0; i < nr_parts; i++) {
-		const struct gm_part *mp = &parts[i];
+	for (i = 0; i < ctx->nr_parts; i++) {
+		const struct gm_part *mp = &ctx->parts[i];
 		struct gm_tenant *t = gm_tenant_find(ctx, mp->tenant_id);
 		bool named = false;
 
@@ -642,8 +635,8 @@ int gm_rebalance(struct gm_ctx *ctx)
 	/* Phase 0 shrinks to old & new; phase 1 grows to new. */
 	for (phase = 0; phase < 2; phase++) {
 		for (i = 0; i < nw; i++) {
-			const uint64_t *cur = current_target(w[i].tenant,
-							     w[i].gpu);
+			const uint64_t *cur =
+				current_target(ctx, w[i].tenant, w[i].gpu);
 			uint64_t keep[GM_MASK_WORDS];
 			unsigned int k;
 
@@ -652,8 +645,7 @@ int gm_rebalance(struct gm_ctx *ctx)
 			if (phase == 0 && !masks_equal(keep, cur))
 				part_set(ctx, w[i].tenant, w[i].gpu, keep);
 			if (phase == 1 && !masks_equal(keep, w[i].mask))
-				part_set(ctx, w[i].tenant, w[i].gpu,
-					 w[i].mask);
+				part_set(ctx, w[i].tenant, w[i].gpu, w[i].mask);
 		}
 	}
 	free(w);
@@ -829,8 +821,9 @@ int gm_adopt(struct gm_ctx *ctx)
 		if (!t->detached)
 			ctx->counters.adopted++;
 		gm_info("tenant %u (%s): adopted%s", t->id, t->name,
-			t->detached ? " (detached, waiting for its lease to close)" :
-				      "");
+			t->detached ?
+				" (detached, waiting for its lease to close)" :
+				"");
 	}
 	free(ti);
 	if (ret < 0)

@@ -8,8 +8,9 @@ PKGS="build-essential pkg-config git make gcc clang-format
 linux-headers-amd64 kmod dkms sparse libelf-dev
 flex bison bc libssl-dev perl
 qemu-system-x86 busybox-static cpio gzip xz-utils zstd
-liburing-dev libsystemd-dev libdrm-dev check libmicrohttpd-dev
-dbus python3-dbus curl"
+liburing-dev libsystemd-dev libdrm-dev check libmicrohttpd-dev libjansson-dev
+dbus python3-dbus curl debootstrap
+mandoc groff-base libxml2-utils systemd"
 
 missing=""
 for p in $PKGS; do

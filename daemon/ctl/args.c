@@ -149,8 +149,8 @@ enum ctl_tenant_kind ctl_tenant_classify(const char *s, uint32_t *id)
 
 	if (!s[0])
 		return CTL_TENANT_INVALID;
-	if (s[0] >= '0' && s[0] <= '9' && strspn(s, "0123456789") ==
-	    strlen(s)) {
+	if (s[0] >= '0' && s[0] <= '9' &&
+	    strspn(s, "0123456789") == strlen(s)) {
 		if (ctl_parse_u32(s, &v) || v == 0)
 			return CTL_TENANT_INVALID;
 		*id = v;
@@ -205,8 +205,7 @@ int ctl_error_exit(const char *name, int err)
 	size_t i;
 
 	if (name && strncmp(name, "System.Error.", 13)) {
-		for (i = 0; i < sizeof(unreachable) / sizeof(*unreachable);
-		     i++)
+		for (i = 0; i < sizeof(unreachable) / sizeof(*unreachable); i++)
 			if (!strcmp(name, unreachable[i]))
 				return CTL_EXIT_UNREACHABLE;
 		/* Activation failed: the daemon cannot be started. */

@@ -44,8 +44,7 @@ unsigned int ctl_mask_count(const uint8_t *mask, size_t len);
  * Returns the length of the full string (as snprintf); the output is cut
  * (always NUL-terminated when size > 0) if it is >= size.
  */
-size_t ctl_mask_format(const uint8_t *mask, size_t len, char *buf,
-		       size_t size);
+size_t ctl_mask_format(const uint8_t *mask, size_t len, char *buf, size_t size);
 
 /* The same, into a malloc'ed string (NULL when out of memory). */
 char *ctl_mask_to_string(const uint8_t *mask, size_t len);
@@ -167,7 +166,10 @@ struct ctl_table {
 
 void ctl_table_init(struct ctl_table *t, const struct ctl_table_col *cols,
 		    size_t ncols);
-/* Adds one row of ncols cells (copied); errors are sticky in t->err. */
+/*
+ * Adds one row of ncols cells (copied, control characters replaced by '?');
+ * errors are sticky in t->err.
+ */
 void ctl_table_add(struct ctl_table *t, const char *const *cells);
 /*
  * Prints the header (unless !legend) and the rows, columns separated by two

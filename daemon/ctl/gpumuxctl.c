@@ -37,14 +37,11 @@ enum {
 	ARG_FD,
 };
 
-#define GLOBAL_OPTIONS                                                   \
-	{ "help", no_argument, NULL, 'h' },                              \
-	{ "json", no_argument, NULL, ARG_JSON },                         \
-	{ "address", required_argument, NULL, ARG_ADDRESS },             \
-	{ "no-legend", no_argument, NULL, ARG_NO_LEGEND }
-
 static const struct option global_options[] = {
-	GLOBAL_OPTIONS,
+	{ "help", no_argument, NULL, 'h' },
+	{ "json", no_argument, NULL, ARG_JSON },
+	{ "address", required_argument, NULL, ARG_ADDRESS },
+	{ "no-legend", no_argument, NULL, ARG_NO_LEGEND },
 	{}
 };
 
@@ -105,8 +102,7 @@ int usage_error(const char *verb, const char *fmt, ...)
 			"Try 'gpumuxctl --help' for the usage of '%s'.\n",
 			verb);
 	else
-		fputs("Try 'gpumuxctl --help' for more information.\n",
-		      stderr);
+		fputs("Try 'gpumuxctl --help' for more information.\n", stderr);
 	return CTL_EXIT_USAGE;
 }
 
@@ -237,9 +233,9 @@ static int resolve_tenant(const char *verb, const char *arg, char **path)
 	case CTL_TENANT_NAME:
 		break;
 	default:
-		return usage_error(verb,
-				   "'%s' is not a tenant id, object path or name",
-				   arg);
+		return usage_error(
+			verb, "'%s' is not a tenant id, object path or name",
+			arg);
 	}
 
 	r = manager_call(&reply, "ListTenants", "");
@@ -309,13 +305,13 @@ static int verb_partition(int argc, char **argv)
 		return r;
 	r = ctl_mask_parse(argv[3], mask.bits, &mask.len);
 	if (r == -ERANGE)
-		return usage_error(argv[0],
-				   "CU mask '%s': CUs are 0..%u",
+		return usage_error(argv[0], "CU mask '%s': CUs are 0..%u",
 				   argv[3], CTL_MAX_CUS - 1);
 	if (r)
-		return usage_error(argv[0],
-				   "bad CU mask '%s': expected CUs and ranges like \"0-15,32-47\", or \"none\"",
-				   argv[3]);
+		return usage_error(
+			argv[0],
+			"bad CU mask '%s': expected CUs and ranges like \"0-15,32-47\", or \"none\"",
+			argv[3]);
 	r = bus_connect();
 	if (r)
 		return r;
@@ -425,8 +421,7 @@ static int verb_version(int argc, char **argv)
 						   GM_BUS_PATH,
 						   PROPERTIES_IFACE, "Get");
 		if (r >= 0)
-			r = sd_bus_message_append(m, "ss",
-						  GM_BUS_IFACE_MANAGER,
+			r = sd_bus_message_append(m, "ss", GM_BUS_IFACE_MANAGER,
 						  "Version");
 		if (r >= 0)
 			r = sd_bus_message_set_auto_start(m, 0);
@@ -494,8 +489,8 @@ static char *find_command(const char *cmd)
 
 		end = strchrnul(p, ':');
 		n = (size_t)(end - p);
-		if (asprintf(&path, "%.*s%s%s", (int)n, p, n ? "/" : "",
-			     cmd) < 0)
+		if (asprintf(&path, "%.*s%s%s", (int)n, p, n ? "/" : "", cmd) <
+		    0)
 			return NULL;
 		if (!stat(path, &st) && S_ISREG(st.st_mode)) {
 			if (!access(path, X_OK))
@@ -529,8 +524,7 @@ static int build_attach(sd_bus_message *m, const struct attach_opts *o)
 
 	r = sd_bus_message_open_container(m, 'a', "{sv}");
 	if (r >= 0)
-		r = sd_bus_message_append(m, "{sv}", GM_OPT_NAME, "s",
-					  o->name);
+		r = sd_bus_message_append(m, "{sv}", GM_OPT_NAME, "s", o->name);
 	if (r >= 0 && o->weight_set)
 		r = append_u32(m, GM_OPT_WEIGHT, o->weight);
 	if (r >= 0 && o->min_set)
@@ -550,7 +544,10 @@ static int build_attach(sd_bus_message *m, const struct attach_opts *o)
 static int parse_attach(int argc, char **argv, struct attach_opts *o)
 {
 	static const struct option options[] = {
-		GLOBAL_OPTIONS,
+		{ "help", no_argument, NULL, 'h' },
+		{ "json", no_argument, NULL, ARG_JSON },
+		{ "address", required_argument, NULL, ARG_ADDRESS },
+		{ "no-legend", no_argument, NULL, ARG_NO_LEGEND },
 		{ "name", required_argument, NULL, ARG_NAME },
 		{ "weight", required_argument, NULL, ARG_WEIGHT },
 		{ "min-cus", required_argument, NULL, ARG_MIN_CUS },
@@ -605,13 +602,15 @@ static int parse_attach(int argc, char **argv, struct attach_opts *o)
 		case ARG_PINNED_QUOTA:
 			r = ctl_parse_bytes(optarg, &o->quota);
 			if (r == -ERANGE)
-				return usage_error("attach",
-						   "--pinned-quota '%s' is too large",
-						   optarg);
+				return usage_error(
+					"attach",
+					"--pinned-quota '%s' is too large",
+					optarg);
 			if (r)
-				return usage_error("attach",
-						   "--pinned-quota '%s': expected bytes, e.g. 512M or 4G",
-						   optarg);
+				return usage_error(
+					"attach",
+					"--pinned-quota '%s': expected bytes, e.g. 512M or 4G",
+					optarg);
 			o->quota_set = true;
 			break;
 		case ARG_GPU:
@@ -660,8 +659,9 @@ static int verb_attach(int argc, char **argv)
 	if (!o.name)
 		return usage_error("attach", "attach needs --name NAME");
 	if (optind >= argc)
-		return usage_error("attach",
-				   "attach needs a command to run: attach --name NAME -- COMMAND [ARGS...]");
+		return usage_error(
+			"attach",
+			"attach needs a command to run: attach --name NAME -- COMMAND [ARGS...]");
 
 	cmd = find_command(argv[optind]);
 	if (!cmd) {
@@ -770,8 +770,7 @@ static int parse_verb_args(const struct verb *v, int argc, char **argv,
 
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", global_options, NULL)) >=
-	       0) {
+	while ((c = getopt_long(argc, argv, ":h", global_options, NULL)) >= 0) {
 		switch (c) {
 		case 'h':
 			arg_help = true;
@@ -809,7 +808,6 @@ static int parse_verb_args(const struct verb *v, int argc, char **argv,
 int main(int argc, char *argv[])
 {
 	const struct verb *v = NULL;
-	char *dflt[] = { "status", NULL };
 	int c, r, nargs = 0;
 	size_t i;
 
@@ -862,7 +860,7 @@ int main(int argc, char *argv[])
 
 	if (optind >= argc) {
 		argc = 1;
-		argv = dflt;
+		argv = (char *[]){ "status", NULL };
 	} else {
 		argc -= optind;
 		argv += optind;

@@ -25,14 +25,16 @@ struct prop_map {
 	size_t off;
 };
 
-#define P(n, s, t, st, f) { n, s, t, offsetof(st, f) }
+#define P(n, s, t, st, f)                \
+	{                                \
+		n, s, t, offsetof(st, f) \
+	}
 
 static const struct prop_map manager_map[] = {
 	P("Version", "s", PT_STR, struct manager_info, version),
 	P("Policy", "s", PT_STR, struct manager_info, policy),
 	P("ModuleVersion", "u", PT_U32, struct manager_info, module_version),
-	P("ModuleFeatures", "t", PT_U64, struct manager_info,
-	  module_features),
+	P("ModuleFeatures", "t", PT_U64, struct manager_info, module_features),
 	P("PinnedLimit", "t", PT_U64, struct manager_info, pinned_limit),
 	P("PinnedUsed", "t", PT_U64, struct manager_info, pinned_used),
 	P("NGPUs", "u", PT_U32, struct manager_info, ngpus),
@@ -81,8 +83,7 @@ static void load_free(struct tenant_info *t)
 }
 
 /* One basic value of type into item (the integer types widened). */
-static int read_load_value(sd_bus_message *m, char type,
-			   struct load_item *item)
+static int read_load_value(sd_bus_message *m, char type, struct load_item *item)
 {
 	union {
 		uint8_t y;
@@ -354,8 +355,7 @@ int get_manager(struct manager_info *m)
 	r = bus_connect();
 	if (r)
 		return r;
-	r = get_all(GM_BUS_PATH, GM_BUS_IFACE_MANAGER, manager_map, m,
-		    &error);
+	r = get_all(GM_BUS_PATH, GM_BUS_IFACE_MANAGER, manager_map, m, &error);
 	if (r < 0)
 		r = report_bus_error(&error, r, "GetAll");
 	sd_bus_error_free(&error);
@@ -394,8 +394,7 @@ static int list_call(const char *member, const char *sig,
 	if (r)
 		return r;
 	r = sd_bus_call_method(bus, GM_BUS_NAME, GM_BUS_PATH,
-			       GM_BUS_IFACE_MANAGER, member, &error, reply,
-			       "");
+			       GM_BUS_IFACE_MANAGER, member, &error, reply, "");
 	if (r >= 0)
 		r = sd_bus_message_enter_container(*reply, 'a', sig);
 	if (r < 0) {
@@ -506,9 +505,8 @@ int list_tenants(struct tenant_info **ret, size_t *ret_n, bool props)
 		uint32_t id, uid, pid, gpu, cus;
 		int fenced;
 
-		r = sd_bus_message_read(reply, "(uosuuuub)", &id, &path,
-					&name, &uid, &pid, &gpu, &cus,
-					&fenced);
+		r = sd_bus_message_read(reply, "(uosuuuub)", &id, &path, &name,
+					&uid, &pid, &gpu, &cus, &fenced);
 		if (r <= 0)
 			break;
 		t = grow(ts, &n, sizeof(*ts));
@@ -539,8 +537,8 @@ int list_tenants(struct tenant_info **ret, size_t *ret_n, bool props)
 	}
 	qsort(ts, n, sizeof(*ts), cmp_tenant);
 	for (i = 0; props && i < n; i++) {
-		r = get_all_listed(ts[i].path, GM_BUS_IFACE_TENANT,
-				   tenant_map, &ts[i]);
+		r = get_all_listed(ts[i].path, GM_BUS_IFACE_TENANT, tenant_map,
+				   &ts[i]);
 		if (r < 0) {
 			tenants_free(ts, n);
 			return -r;
@@ -584,14 +582,13 @@ static bool mask_has_extra(const struct mask *a, const struct mask *b)
 }
 
 /* "running", "fenced,pinned", "shrinking", ... */
-static void tenant_state(const struct tenant_info *t, char *buf,
-			 size_t size)
+static void tenant_state(const struct tenant_info *t, char *buf, size_t size)
 {
 	size_t off = 0;
 
 	buf[0] = '\0';
-#define ADD(s)                                                             \
-	(off += (size_t)snprintf(buf + off, off < size ? size - off : 0,   \
+#define ADD(s)                                                           \
+	(off += (size_t)snprintf(buf + off, off < size ? size - off : 0, \
 				 "%s%s", off ? "," : "", s))
 	if (!t->have_props) {
 		ADD("gone");
@@ -610,8 +607,7 @@ static void tenant_state(const struct tenant_info *t, char *buf,
 #undef ADD
 }
 
-static void json_mask(struct ctl_json *j, const char *key,
-		      const struct mask *m)
+static void json_mask(struct ctl_json *j, const char *key, const struct mask *m)
 {
 	char buf[MASK_STR_MAX];
 
@@ -760,10 +756,10 @@ static const char *num(char *buf, size_t size, uint64_t v, bool zero_dash)
 /* --- tenants --- */
 
 static const struct ctl_table_col tenant_cols[] = {
-	{ "ID", CTL_RIGHT },	 { "NAME", CTL_LEFT },	  { "UID", CTL_RIGHT },
-	{ "PID", CTL_RIGHT },	 { "GPU", CTL_RIGHT },	  { "CUS", CTL_RIGHT },
-	{ "MASK", CTL_LEFT },	 { "WEIGHT", CTL_RIGHT }, { "MIN", CTL_RIGHT },
-	{ "MAX", CTL_RIGHT },	 { "PINNED", CTL_RIGHT }, { "STATE", CTL_LEFT },
+	{ "ID", CTL_RIGHT },  { "NAME", CTL_LEFT },    { "UID", CTL_RIGHT },
+	{ "PID", CTL_RIGHT }, { "GPU", CTL_RIGHT },    { "CUS", CTL_RIGHT },
+	{ "MASK", CTL_LEFT }, { "WEIGHT", CTL_RIGHT }, { "MIN", CTL_RIGHT },
+	{ "MAX", CTL_RIGHT }, { "PINNED", CTL_RIGHT }, { "STATE", CTL_LEFT },
 };
 
 /* One row of tenant_cols. */
@@ -789,9 +785,9 @@ static void tenant_row(struct ctl_table *tab, const struct tenant_info *t)
 	cells[c++] = num(gpu, sizeof(gpu), t->gpu, true);
 	cells[c++] = num(cus, sizeof(cus), t->cus, false);
 	cells[c++] = mask ? mask : "-";
-	cells[c++] = t->have_props ? num(weight, sizeof(weight), t->weight,
-					 false) :
-				     "-";
+	cells[c++] = t->have_props ?
+			     num(weight, sizeof(weight), t->weight, false) :
+			     "-";
 	cells[c++] = t->have_props ? num(min, sizeof(min), t->min_cus, false) :
 				     "-";
 	cells[c++] = t->have_props ? num(max, sizeof(max), t->max_cus, true) :
@@ -845,8 +841,8 @@ int verb_tenants(int argc, char **argv)
 /* --- gpus --- */
 
 static const struct ctl_table_col gpu_cols[] = {
-	{ "ID", CTL_RIGHT },   { "NAME", CTL_LEFT },  { "DRIVER", CTL_LEFT },
-	{ "CUS", CTL_RIGHT },  { "USED", CTL_RIGHT }, { "FREE", CTL_RIGHT },
+	{ "ID", CTL_RIGHT },   { "NAME", CTL_LEFT },	 { "DRIVER", CTL_LEFT },
+	{ "CUS", CTL_RIGHT },  { "USED", CTL_RIGHT },	 { "FREE", CTL_RIGHT },
 	{ "VRAM", CTL_RIGHT }, { "TENANTS", CTL_RIGHT },
 };
 
@@ -888,9 +884,9 @@ int verb_gpus(int argc, char **argv)
 			num(free_, sizeof(free_),
 			    g->cus > g->used ? g->cus - g->used : 0, false),
 			vram,
-			g->have_props ? num(nt, sizeof(nt), g->ntenants,
-					    false) :
-					"-",
+			g->have_props ?
+				num(nt, sizeof(nt), g->ntenants, false) :
+				"-",
 		};
 
 		ctl_format_bytes(g->vram, vram, sizeof(vram));
@@ -967,9 +963,9 @@ static void print_bar(const struct gpu_info *g, struct tenant_info **on,
 }
 
 static const struct ctl_table_col legend_cols[] = {
-	{ "", CTL_LEFT },	{ "ID", CTL_RIGHT },	 { "NAME", CTL_LEFT },
-	{ "CUS", CTL_RIGHT },	{ "WEIGHT", CTL_RIGHT }, { "MASK", CTL_LEFT },
-	{ "PINNED", CTL_RIGHT }, { "STATE", CTL_LEFT },	 { "LOAD", CTL_LEFT },
+	{ "", CTL_LEFT },	 { "ID", CTL_RIGHT },	  { "NAME", CTL_LEFT },
+	{ "CUS", CTL_RIGHT },	 { "WEIGHT", CTL_RIGHT }, { "MASK", CTL_LEFT },
+	{ "PINNED", CTL_RIGHT }, { "STATE", CTL_LEFT },	  { "LOAD", CTL_LEFT },
 };
 
 /* The last load reported: "running=3,waiting=1,tokens_per_s=41.5". */
@@ -1034,8 +1030,7 @@ static int print_legend(struct tenant_info **on, size_t non, bool letters)
 			if (!mask)
 				tab.err = -ENOMEM;
 			ctl_format_bytes(t->pinned_bytes, used, sizeof(used));
-			ctl_format_bytes(t->pinned_quota, quota,
-					 sizeof(quota));
+			ctl_format_bytes(t->pinned_quota, quota, sizeof(quota));
 			snprintf(mem, sizeof(mem), "%s/%s", used, quota);
 		}
 		tenant_state(t, state, sizeof(state));
@@ -1044,9 +1039,9 @@ static int print_legend(struct tenant_info **on, size_t non, bool letters)
 		cells[1] = num(id, sizeof(id), t->id, false);
 		cells[2] = t->name;
 		cells[3] = num(cus, sizeof(cus), t->cus, false);
-		cells[4] = t->have_props ?
-				   num(weight, sizeof(weight), t->weight, false) :
-				   "-";
+		cells[4] = t->have_props ? num(weight, sizeof(weight),
+					       t->weight, false) :
+					   "-";
 		cells[5] = mask ? mask : "-";
 		cells[6] = t->have_props ? mem : "-";
 		cells[7] = state;
@@ -1092,12 +1087,13 @@ static void print_manager(const struct manager_info *m)
 	printf("gpumuxd %s, policy %s, module uapi %u (features %#llx)\n",
 	       m->version ? m->version : "?", m->policy ? m->policy : "?",
 	       m->module_version, (unsigned long long)m->module_features);
-	printf("Tenants: %u; attaches %llu, detaches %llu, gone %llu, rebalances %llu, fences %llu, adopted %u\n",
+	printf("Tenants: %u; attaches %llu, detaches %llu, gone %llu, ",
 	       m->ntenants, (unsigned long long)m->attaches,
 	       (unsigned long long)m->detaches,
-	       (unsigned long long)m->tenants_gone,
-	       (unsigned long long)m->rebalances,
-	       (unsigned long long)m->fences, m->adopted);
+	       (unsigned long long)m->tenants_gone);
+	printf("rebalances %llu, fences %llu, adopted %u\n",
+	       (unsigned long long)m->rebalances, (unsigned long long)m->fences,
+	       m->adopted);
 	ctl_format_bytes(m->pinned_used, used, sizeof(used));
 	ctl_format_bytes(m->pinned_limit, limit, sizeof(limit));
 	printf("Pinned memory: %s used of %s\n", used, limit);
@@ -1144,10 +1140,9 @@ int verb_status(int argc, char **argv)
 		ctl_format_bytes(g->vram, vram, sizeof(vram));
 		printf("\nGPU %u %s%s%s%s: %u CUs, %u used, %u free, VRAM %s, %zu tenant%s\n",
 		       g->id, g->name, g->have_props ? " (" : "",
-		       g->have_props ? g->driver : "",
-		       g->have_props ? ")" : "", g->cus, g->used,
-		       g->cus > g->used ? g->cus - g->used : 0, vram, non,
-		       non == 1 ? "" : "s");
+		       g->have_props ? g->driver : "", g->have_props ? ")" : "",
+		       g->cus, g->used, g->cus > g->used ? g->cus - g->used : 0,
+		       vram, non, non == 1 ? "" : "s");
 		print_bar(g, on, non);
 		if (arg_legend && non)
 			r = print_legend(on, non, true);

@@ -98,8 +98,8 @@ unsigned int ctl_mask_count(const uint8_t *mask, size_t len)
 }
 
 /* Appends like snprintf into buf at *off, counting what would be written. */
-static void put(char *buf, size_t size, size_t *off, const char *fmt,
-		size_t a, size_t b)
+static void put(char *buf, size_t size, size_t *off, const char *fmt, size_t a,
+		size_t b)
 {
 	char tmp[48];
 	int n;
@@ -115,8 +115,7 @@ static void put(char *buf, size_t size, size_t *off, const char *fmt,
 	*off += (size_t)n;
 }
 
-size_t ctl_mask_format(const uint8_t *mask, size_t len, char *buf,
-		       size_t size)
+size_t ctl_mask_format(const uint8_t *mask, size_t len, char *buf, size_t size)
 {
 	size_t nbits = len * 8, off = 0, i = 0;
 	bool first = true;

@@ -44,13 +44,19 @@ void ctl_table_add(struct ctl_table *t, const char *const *cells)
 	}
 	base = t->nrows * t->ncols;
 	for (i = 0; i < t->ncols; i++) {
-		t->cells[base + i] = strdup(cells[i] ? cells[i] : "");
-		if (!t->cells[base + i]) {
+		char *c = strdup(cells[i] ? cells[i] : "");
+
+		t->cells[base + i] = c;
+		if (!c) {
 			while (i--)
 				free(t->cells[base + i]);
 			t->err = -ENOMEM;
 			return;
 		}
+		/* One line per row: control characters are shown as '?'. */
+		for (; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = '?';
 	}
 	t->nrows++;
 }
@@ -112,5 +118,6 @@ void ctl_table_free(struct ctl_table *t)
 		free(t->cells[i]);
 	free(t->cells);
 	t->cells = NULL;
-	t->nrows = t->cap = 0;
+	t->nrows = 0;
+	t->cap = 0;
 }

@@ -62,7 +62,7 @@ expect bad-mask-empty-item 2 "bad CU mask '1,,2'" partition 1 1 1,,2
 expect bad-gpu 2 "GPU 'x' is not a number" partition 1 x 0-3
 expect bad-weight 2 "weight 'abc' is not a number" weight 3 abc
 expect weight-range 2 "out of range" weight 3 99999999999
-expect bad-limits 2 "MAX '-1'|unknown option '-1'" limits 3 0 -1
+expect bad-limits 2 "'-1': negative numbers are invalid" limits 3 0 -1
 expect tenant-zero 2 "'0' is not a tenant id" detach 0
 expect tenant-bad-path 2 "is not a tenant id" fence /a//b
 expect tenant-long-name 2 "is not a tenant id" fence "$long"

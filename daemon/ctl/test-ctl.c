@@ -274,8 +274,7 @@ START_TEST(test_parse_u32)
 	ck_assert_int_eq(ctl_parse_u32("4294967295", &v), 0);
 	ck_assert_uint_eq(v, UINT32_MAX);
 	ck_assert_int_eq(ctl_parse_u32("4294967296", &v), -ERANGE);
-	ck_assert_int_eq(ctl_parse_u32("99999999999999999999999", &v),
-			 -ERANGE);
+	ck_assert_int_eq(ctl_parse_u32("99999999999999999999999", &v), -ERANGE);
 	ck_assert_int_eq(ctl_parse_u32("-1", &v), -EINVAL);
 	ck_assert_int_eq(ctl_parse_u32("+1", &v), -EINVAL);
 	ck_assert_int_eq(ctl_parse_u32("", &v), -EINVAL);
@@ -404,8 +403,8 @@ START_TEST(test_path_id)
 			  0);
 	ck_assert_uint_eq(ctl_path_id("/org/gpumux/Scheduler1/tenant5", pfx),
 			  0);
-	ck_assert_uint_eq(
-		ctl_path_id("/org/gpumux/Scheduler1/tenant/5/x", pfx), 0);
+	ck_assert_uint_eq(ctl_path_id("/org/gpumux/Scheduler1/tenant/5/x", pfx),
+			  0);
 	ck_assert_uint_eq(ctl_path_id("/org/gpumux/Scheduler1/gpu/1", pfx), 0);
 	ck_assert_uint_eq(ctl_path_id("/org/gpumux/Scheduler1", pfx), 0);
 }
@@ -413,21 +412,25 @@ END_TEST
 
 START_TEST(test_error_exit)
 {
-	ck_assert_int_eq(ctl_error_exit("org.gpumux.Scheduler1.Error.NoSuchTenant",
-					ESRCH),
-			 CTL_EXIT_ERROR);
-	ck_assert_int_eq(ctl_error_exit("org.gpumux.Scheduler1.Error.InvalidValue",
-					ERANGE),
-			 CTL_EXIT_ERROR);
-	ck_assert_int_eq(ctl_error_exit("org.gpumux.Scheduler1.Error.AccessDenied",
-					EACCES),
-			 CTL_EXIT_DENIED);
+	ck_assert_int_eq(
+		ctl_error_exit("org.gpumux.Scheduler1.Error.NoSuchTenant",
+			       ESRCH),
+		CTL_EXIT_ERROR);
+	ck_assert_int_eq(
+		ctl_error_exit("org.gpumux.Scheduler1.Error.InvalidValue",
+			       ERANGE),
+		CTL_EXIT_ERROR);
+	ck_assert_int_eq(
+		ctl_error_exit("org.gpumux.Scheduler1.Error.AccessDenied",
+			       EACCES),
+		CTL_EXIT_DENIED);
 	ck_assert_int_eq(ctl_error_exit("org.gpumux.Scheduler1.Error.NotOwner",
 					EPERM),
 			 CTL_EXIT_DENIED);
-	ck_assert_int_eq(ctl_error_exit("org.freedesktop.DBus.Error.AccessDenied",
-					EACCES),
-			 CTL_EXIT_DENIED);
+	ck_assert_int_eq(
+		ctl_error_exit("org.freedesktop.DBus.Error.AccessDenied",
+			       EACCES),
+		CTL_EXIT_DENIED);
 	ck_assert_int_eq(
 		ctl_error_exit("org.freedesktop.DBus.Error.ServiceUnknown",
 			       EHOSTUNREACH),
@@ -475,7 +478,9 @@ START_TEST(test_json_escape)
 	/* Valid UTF-8 is kept as it is. */
 	check_escape("é€😀", "\"é€😀\"");
 	/* Invalid UTF-8: one U+FFFD per bad byte. */
-	check_escape("a\xff" "b", "\"a\\ufffdb\"");
+	check_escape("a\xff"
+		     "b",
+		     "\"a\\ufffdb\"");
 	check_escape("\xc0\xaf", "\"\\ufffd\\ufffd\"");
 	check_escape("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"");
 	check_escape("\xe2\x82", "\"\\ufffd\\ufffd\"");
@@ -652,6 +657,19 @@ START_TEST(test_table)
 	buf_open(&b);
 	ck_assert_int_eq(ctl_table_print(&t, b.f, true), 0);
 	ck_assert_str_eq(buf_str(&b), "ID  NAME  STATE\n");
+	buf_free(&b);
+	ctl_table_free(&t);
+
+	/* Control characters cannot break a row. */
+	ctl_table_init(&t, cols, 3);
+	{
+		const char *r3[] = { "1", "a\nb\tc", "x\x7f" };
+
+		ctl_table_add(&t, r3);
+	}
+	buf_open(&b);
+	ck_assert_int_eq(ctl_table_print(&t, b.f, false), 0);
+	ck_assert_str_eq(buf_str(&b), "1  a?b?c  x?\n");
 	buf_free(&b);
 	ctl_table_free(&t);
 

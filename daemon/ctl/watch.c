@@ -136,8 +136,7 @@ static void ev_object(struct ev *e, const char *path)
 	ev_word(e, "object", path);
 }
 
-static void ev_mask(struct ev *e, const char *key, const void *bits,
-		    size_t len)
+static void ev_mask(struct ev *e, const char *key, const void *bits, size_t len)
 {
 	char *s = ctl_mask_to_string(bits, len);
 
@@ -166,8 +165,7 @@ static bool is_basic(char type)
 }
 
 /* A basic value as text: numbers, true/false, strings as they are. */
-static void basic_text(char type, const union basic *v, char *buf,
-		       size_t size)
+static void basic_text(char type, const union basic *v, char *buf, size_t size)
 {
 	switch (type) {
 	case 'y':
@@ -484,8 +482,7 @@ static int on_properties_changed(sd_bus_message *m, void *userdata,
 		return bad_message(m, r);
 	ev_begin(&e, "PropertiesChanged");
 	ev_object(&e, sd_bus_message_get_path(m));
-	ev_word(&e, "interface",
-		arg_json ? iface : ctl_error_short(iface));
+	ev_word(&e, "interface", arg_json ? iface : ctl_error_short(iface));
 	if (arg_json) {
 		ctl_json_key(&e.j, "changed");
 		ctl_json_begin_object(&e.j);
@@ -520,7 +517,8 @@ static int on_properties_changed(sd_bus_message *m, void *userdata,
 		ctl_json_end_array(&e.j);
 	if (r < 0) {
 		e.j.err = r;
-		fprintf(stderr, "gpumuxctl: cannot read PropertiesChanged: %s\n",
+		fprintf(stderr,
+			"gpumuxctl: cannot read PropertiesChanged: %s\n",
 			strerror(-r));
 	}
 	ev_end(&e);

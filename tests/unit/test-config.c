@@ -173,35 +173,30 @@ START_TEST(attach_checks)
 	struct gm_attach_req r = req();
 	char msg[256];
 
-	ck_assert_ptr_null(gm_attach_check(&r, 304, 1ULL << 30, msg,
-					   sizeof(msg)));
+	ck_assert_ptr_null(
+		gm_attach_check(&r, 304, 1ULL << 30, msg, sizeof(msg)));
 	r.weight = 0;
-	ck_assert_str_eq(gm_attach_check(&r, 304, 1ULL << 30, msg,
-					 sizeof(msg)),
+	ck_assert_str_eq(gm_attach_check(&r, 304, 1ULL << 30, msg, sizeof(msg)),
 			 GM_ERROR_INVALID_VALUE);
 	ck_assert_ptr_nonnull(strstr(msg, "weight"));
 	r.weight = 65536;
-	ck_assert_str_eq(gm_attach_check(&r, 304, 1ULL << 30, msg,
-					 sizeof(msg)),
+	ck_assert_str_eq(gm_attach_check(&r, 304, 1ULL << 30, msg, sizeof(msg)),
 			 GM_ERROR_INVALID_VALUE);
 	r = req();
 	r.min_cus = 10;
 	r.max_cus = 5;
-	ck_assert_str_eq(gm_attach_check(&r, 304, 1ULL << 30, msg,
-					 sizeof(msg)),
+	ck_assert_str_eq(gm_attach_check(&r, 304, 1ULL << 30, msg, sizeof(msg)),
 			 GM_ERROR_INVALID_VALUE);
 	ck_assert_ptr_nonnull(strstr(msg, "min_cus"));
 	r.max_cus = 0; /* no cap: min 10 is fine */
-	ck_assert_ptr_null(gm_attach_check(&r, 304, 1ULL << 30, msg,
-					   sizeof(msg)));
+	ck_assert_ptr_null(
+		gm_attach_check(&r, 304, 1ULL << 30, msg, sizeof(msg)));
 	r.max_cus = 2000;
-	ck_assert_str_eq(gm_attach_check(&r, 304, 1ULL << 30, msg,
-					 sizeof(msg)),
+	ck_assert_str_eq(gm_attach_check(&r, 304, 1ULL << 30, msg, sizeof(msg)),
 			 GM_ERROR_INVALID_VALUE);
 	r = req();
 	r.min_cus = 305;
-	ck_assert_str_eq(gm_attach_check(&r, 304, 1ULL << 30, msg,
-					 sizeof(msg)),
+	ck_assert_str_eq(gm_attach_check(&r, 304, 1ULL << 30, msg, sizeof(msg)),
 			 GM_ERROR_NO_CAPACITY);
 	r = req();
 	r.gpu = 7;
@@ -209,22 +204,18 @@ START_TEST(attach_checks)
 			 GM_ERROR_NO_SUCH_GPU);
 	r = req();
 	r.pinned_quota = 1ULL << 63;
-	ck_assert_str_eq(gm_attach_check(&r, 304, 1ULL << 30, msg,
-					 sizeof(msg)),
+	ck_assert_str_eq(gm_attach_check(&r, 304, 1ULL << 30, msg, sizeof(msg)),
 			 GM_ERROR_INVALID_VALUE);
 	ck_assert_ptr_nonnull(strstr(msg, "pinned_quota"));
 	r.pinned_quota = 0;
-	ck_assert_str_eq(gm_attach_check(&r, 304, 1ULL << 30, msg,
-					 sizeof(msg)),
+	ck_assert_str_eq(gm_attach_check(&r, 304, 1ULL << 30, msg, sizeof(msg)),
 			 GM_ERROR_INVALID_VALUE);
 	r = req();
 	r.name[0] = '\0';
-	ck_assert_str_eq(gm_attach_check(&r, 304, 1ULL << 30, msg,
-					 sizeof(msg)),
+	ck_assert_str_eq(gm_attach_check(&r, 304, 1ULL << 30, msg, sizeof(msg)),
 			 GM_ERROR_INVALID_VALUE);
 	r.name[0] = '\x01';
-	ck_assert_str_eq(gm_attach_check(&r, 304, 1ULL << 30, msg,
-					 sizeof(msg)),
+	ck_assert_str_eq(gm_attach_check(&r, 304, 1ULL << 30, msg, sizeof(msg)),
 			 GM_ERROR_INVALID_VALUE);
 }
 END_TEST
@@ -233,8 +224,8 @@ START_TEST(limits_checks)
 {
 	char msg[256];
 
-	ck_assert_ptr_null(gm_limits_check(0, 0, GPUMUX_MAX_CUS, msg,
-					   sizeof(msg)));
+	ck_assert_ptr_null(
+		gm_limits_check(0, 0, GPUMUX_MAX_CUS, msg, sizeof(msg)));
 	ck_assert_ptr_null(gm_limits_check(4, 8, 8, msg, sizeof(msg)));
 	/* above the lease's kernel cap, or "no cap" when it has one */
 	ck_assert_str_eq(gm_limits_check(4, 9, 8, msg, sizeof(msg)),
