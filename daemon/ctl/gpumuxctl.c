@@ -178,7 +178,7 @@ int bus_connect(void)
 					   arg_address);
 		fprintf(stderr, "gpumuxctl: cannot connect to the %s: %s\n",
 			arg_address ? "bus" : "system bus", strerror(-r));
-		return CTL_EXIT_UNREACHABLE;
+		return ctl_error_exit(NULL, -r);
 	}
 	/* Lets polkit ask for a password when there is someone to ask. */
 	sd_bus_set_allow_interactive_authorization(bus, isatty(STDIN_FILENO));
