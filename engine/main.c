@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "server.h"
 
 #define EXIT_USAGE 2
 
@@ -22,6 +23,12 @@ static const char usage_text[] =
 	"    gpumux-engine generate --model FILE [--tokenizer FILE] [--prompt TEXT]\n"
 	"                  [-n N] [--temperature T] [--top-p P] [--seed S]\n"
 	"                  [--threads N] [--ids]\n"
+	"    gpumux-engine serve --model FILE [--tokenizer FILE] [--listen ADDR]\n"
+	"                  [--threads N] [--max-seqs N] [--max-waiting N]\n"
+	"                  [--max-batch-tokens N] [--block-size N] [--kv-blocks N]\n"
+	"                  [--max-body BYTES] [--max-connections N]\n"
+	"                  [--drain-timeout SEC] [--verbose]\n"
+	"                  [--attach NAME]\n"
 	"    gpumux-engine --help\n"
 	"\n"
 	"DESCRIPTION\n"
@@ -49,9 +56,40 @@ static const char usage_text[] =
 	"    Generation stops after N tokens, at seq_len, or when the model\n"
 	"    samples BOS (token 1), which is not printed.\n"
 	"\n"
+	"SERVE\n"
+	"    serve runs an OpenAI-compatible HTTP server: POST /v1/completions\n"
+	"    (prompt, max_tokens, temperature, top_p, seed, stream as\n"
+	"    server-sent events), GET /v1/models, GET /health, GET /metrics\n"
+	"    (Prometheus text).  It prints one line on stdout once it listens\n"
+	"    (\"gpumux-engine: serving MODEL on ADDR ...\", with the port that\n"
+	"    was bound for port 0) and exits 0 on SIGTERM or SIGINT after\n"
+	"    in-flight requests finish (a second signal cancels them).\n"
+	"\n"
+	"    -m, --model FILE      llama2.c v0 checkpoint (required)\n"
+	"    -z, --tokenizer FILE  as for generate\n"
+	"    -l, --listen ADDR     HOST:PORT, [IPV6]:PORT or unix:PATH\n"
+	"                          (default 127.0.0.1:8000)\n"
+	"    -T, --threads N       compute threads (default: all online cores)\n"
+	"        --max-seqs N      requests batched at once (default 64)\n"
+	"        --max-waiting N   requests queued beyond those before new ones\n"
+	"                          get 429 (default 256)\n"
+	"        --max-batch-tokens N  tokens per step, the prefill chunk\n"
+	"                          (default 256)\n"
+	"        --block-size N    tokens per KV block (default 16)\n"
+	"        --kv-blocks N     KV blocks (default: max-seqs full sequences,\n"
+	"                          at most 1 GiB)\n"
+	"        --max-body BYTES  request body limit, 413 beyond (default 1 MiB)\n"
+	"        --max-connections N  open connections (default: max-seqs +\n"
+	"                          max-waiting + 32); more are closed at once\n"
+	"        --drain-timeout SEC  time in-flight requests get at exit\n"
+	"                          (default 10)\n"
+	"    -v, --verbose         log every request on stderr\n"
+	"        --attach NAME     run as gpumux tenant NAME (not supported yet:\n"
+	"                          needs libgpumux)\n"
+	"\n"
 	"EXIT STATUS\n"
 	"    0 success, 1 runtime error (unreadable or malformed model or\n"
-	"    tokenizer, out of memory), 2 bad command line.\n";
+	"    tokenizer, out of memory, cannot listen), 2 bad command line.\n";
 
 struct cli {
 	const char *model;
@@ -278,6 +316,154 @@ out:
 	return ret;
 }
 
+static int serve(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "model", required_argument, NULL, 'm' },
+		{ "tokenizer", required_argument, NULL, 'z' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "threads", required_argument, NULL, 'T' },
+		{ "max-seqs", required_argument, NULL, 'S' },
+		{ "max-waiting", required_argument, NULL, 'W' },
+		{ "max-batch-tokens", required_argument, NULL, 'B' },
+		{ "block-size", required_argument, NULL, 'K' },
+		{ "kv-blocks", required_argument, NULL, 'N' },
+		{ "max-body", required_argument, NULL, 'Y' },
+		{ "max-connections", required_argument, NULL, 'C' },
+		{ "drain-timeout", required_argument, NULL, 'D' },
+		{ "attach", required_argument, NULL, 'A' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct gms_options o = gms_default_options();
+	struct cli c = { 0 };
+	const char *attach = NULL;
+	char path[PATH_MAX];
+	struct gme_model *m;
+	char err[512];
+	float f;
+	long v;
+	int opt;
+
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":m:z:l:T:vh", opts, NULL)) !=
+	       -1) {
+		switch (opt) {
+		case 'm':
+			o.model_path = optarg;
+			break;
+		case 'z':
+			o.tokenizer_path = optarg;
+			break;
+		case 'l':
+			o.listen = optarg;
+			break;
+		case 'T':
+			if (!parse_long(optarg, 1, 1024, &v))
+				return usage_error(
+					"bad --threads '%s' (1..1024)", optarg);
+			o.n_threads = v;
+			break;
+		case 'S':
+			if (!parse_long(optarg, 1, 65536, &v))
+				return usage_error(
+					"bad --max-seqs '%s' (1..65536)",
+					optarg);
+			o.max_seqs = v;
+			break;
+		case 'W':
+			if (!parse_long(optarg, 0, 1 << 20, &v))
+				return usage_error("bad --max-waiting '%s'",
+						   optarg);
+			o.max_waiting = v;
+			break;
+		case 'B':
+			if (!parse_long(optarg, 1, 1 << 20, &v))
+				return usage_error(
+					"bad --max-batch-tokens '%s'", optarg);
+			o.max_batch_tokens = v;
+			break;
+		case 'K':
+			if (!parse_long(optarg, 1, 1 << 20, &v))
+				return usage_error("bad --block-size '%s'",
+						   optarg);
+			o.block_size = v;
+			break;
+		case 'N':
+			if (!parse_long(optarg, 1, INT32_MAX, &v))
+				return usage_error("bad --kv-blocks '%s'",
+						   optarg);
+			o.kv_blocks = v;
+			break;
+		case 'Y':
+			if (!parse_long(optarg, 1, 1L << 30, &v))
+				return usage_error(
+					"bad --max-body '%s' (1..2^30)",
+					optarg);
+			o.max_body = v;
+			break;
+		case 'C':
+			if (!parse_long(optarg, 1, 1 << 16, &v))
+				return usage_error("bad --max-connections '%s'",
+						   optarg);
+			o.max_connections = v;
+			break;
+		case 'D':
+			if (!parse_float(optarg, 0.0f, 86400.0f, &f))
+				return usage_error("bad --drain-timeout '%s'",
+						   optarg);
+			o.drain_timeout = f;
+			break;
+		case 'A':
+			attach = optarg;
+			break;
+		case 'v':
+			o.verbose = true;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		case ':':
+			return usage_error("option '%s' needs an argument",
+					   argv[optind - 1]);
+		default:
+			return usage_error("unknown option '%s'",
+					   argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (!o.model_path)
+		return usage_error("%s", "--model is required");
+	if (attach) {
+		/* the hook: an attach host filling struct gms_host_ops */
+		fprintf(stderr,
+			"gpumux-engine: --attach %s: not supported yet: needs libgpumux\n",
+			attach);
+		return EXIT_USAGE;
+	}
+	if (!o.tokenizer_path) {
+		/* the vocabulary size names the tokenizer: peek at the model */
+		if (gme_model_load(o.model_path, &m, err, sizeof(err))) {
+			fprintf(stderr, "gpumux-engine: %s\n", err);
+			return 1;
+		}
+		c.model = o.model_path;
+		v = find_tokenizer(&c, gme_model_config(m)->vocab_size, path,
+				   sizeof(path));
+		gme_model_free(m);
+		if (v) {
+			fprintf(stderr,
+				"gpumux-engine: no tokenizer next to %s; use --tokenizer\n",
+				o.model_path);
+			return 1;
+		}
+		o.tokenizer_path = path;
+	}
+	return gms_serve(&o) ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -309,6 +495,8 @@ int main(int argc, char **argv)
 	}
 	if (argc < 2)
 		return usage_error("%s", "missing command");
+	if (!strcmp(argv[1], "serve"))
+		return serve(argc - 1, argv + 1);
 	if (strcmp(argv[1], "generate"))
 		return usage_error("unknown command '%s'", argv[1]);
 	argv++;

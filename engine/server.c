@@ -1,0 +1,2144 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gpumux-engine serve: an OpenAI-compatible HTTP server on libmicrohttpd.
+ *
+ * Threads.  libmicrohttpd runs one thread per connection, so handlers may
+ * block.  One engine thread owns the gme_engine and runs the continuous
+ * batching step loop.  They meet in struct srv, under srv->lock:
+ *  - a completion request takes a free slot (preallocated, with prompt and
+ *    token arrays of seq_len), fills it and pushes it on the submit ring;
+ *  - between two steps the engine thread publishes what the last step
+ *    produced (tokens, finishes, metrics; one lock per step), takes new
+ *    slots and cancellations, then, unlocked, submits and releases them in
+ *    the engine and runs the next step;
+ *  - the HTTP thread waits on its slot's condition variable and turns the
+ *    published tokens into text (a JSON body or server-sent events).
+ * The rings hold at most one entry per slot, so every queue is bounded by
+ * the slot count (max_seqs + max_waiting); no slot free means 429.  The
+ * engine thread allocates nothing except in gme_engine_submit() (one
+ * request's arrays).
+ *
+ * A slot is freed when both sides are done with it: the engine (finished,
+ * failed, cancelled) and the HTTP side (response sent, or client gone).
+ * A client that disconnects cancels its request: the engine thread
+ * releases it, which frees its KV blocks.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "server.h"
+
+#define DEFAULT_MAX_TOKENS 16 /* OpenAI's default for completions */
+#define DEFAULT_KV_CAP ((size_t)1 << 30) /* default KV pool bound */
+#define WAIT_POLL_MS 50 /* how often a waiting handler checks its client */
+#define CONNECTION_TIMEOUT_S 120 /* idle keep-alive connections */
+#define REPORT_INTERVAL_S 1.0
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static double now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static uint64_t mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+/* A growable byte buffer, always NUL terminated. */
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
+static int buf_reserve(struct buf *b, size_t extra)
+{
+	size_t need, cap;
+	char *p;
+
+	if (extra > SIZE_MAX / 4 - b->len)
+		return -ENOMEM;
+	need = b->len + extra + 1;
+	if (need <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 256;
+	while (cap < need)
+		cap *= 2;
+	p = realloc(b->p, cap);
+	if (!p)
+		return -ENOMEM;
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+static int buf_add(struct buf *b, const void *data, size_t n)
+{
+	if (buf_reserve(b, n))
+		return -ENOMEM;
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return 0;
+}
+
+static int buf_str(struct buf *b, const char *s)
+{
+	return buf_add(b, s, strlen(s));
+}
+
+__attribute__((format(printf, 2, 3))) static int
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || buf_reserve(b, n))
+		return -ENOMEM;
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, n + 1, fmt, ap);
+	va_end(ap);
+	b->len += n;
+	return 0;
+}
+
+static void buf_free(struct buf *b)
+{
+	free(b->p);
+	*b = (struct buf){ 0 };
+}
+
+/*
+ * The UTF-8 sequence at s (n bytes available): its length when valid, 0
+ * when cut short but valid so far, -1 when invalid (RFC 3629: no
+ * overlongs, no surrogates, nothing above U+10FFFF).
+ */
+static int utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned char b = s[0], lo = 0x80, hi = 0xbf;
+	int len;
+
+	if (b < 0x80)
+		return 1;
+	if (b >= 0xc2 && b <= 0xdf) {
+		len = 2;
+	} else if (b >= 0xe0 && b <= 0xef) {
+		len = 3;
+		if (b == 0xe0)
+			lo = 0xa0;
+		else if (b == 0xed)
+			hi = 0x9f;
+	} else if (b >= 0xf0 && b <= 0xf4) {
+		len = 4;
+		if (b == 0xf0)
+			lo = 0x90;
+		else if (b == 0xf4)
+			hi = 0x8f;
+	} else {
+		return -1;
+	}
+	for (int i = 1; i < len; i++) {
+		if ((size_t)i >= n)
+			return 0;
+		if (s[i] < lo || s[i] > hi)
+			return -1;
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	return len;
+}
+
+/*
+ * Move the text at the start of raw into out as valid UTF-8: invalid
+ * bytes become U+FFFD; a sequence cut short at the end stays in raw for
+ * the next token's bytes, unless final.  Token pieces split multi-byte
+ * characters (byte fallback tokens), so text is only ever sent whole.
+ */
+static int utf8_drain(struct buf *raw, struct buf *out, bool final)
+{
+	size_t i = 0;
+
+	while (i < raw->len) {
+		int n = utf8_seq((const unsigned char *)raw->p + i,
+				 raw->len - i);
+
+		if (!n && !final)
+			break;
+		if (n <= 0) {
+			if (buf_str(out, "\xef\xbf\xbd"))
+				return -ENOMEM;
+			i++;
+			continue;
+		}
+		if (buf_add(out, raw->p + i, n))
+			return -ENOMEM;
+		i += n;
+	}
+	if (i) {
+		memmove(raw->p, raw->p + i, raw->len - i);
+		raw->len -= i;
+		raw->p[raw->len] = '\0';
+	}
+	return 0;
+}
+
+/* a token's text, filtered as `generate` prints it (llama2.c's safe_printf) */
+static int add_piece(struct buf *raw, const char *piece)
+{
+	if (!piece || !piece[0])
+		return 0;
+	if (!piece[1]) {
+		unsigned char b = piece[0];
+
+		if (!(b >= 0x20 && b < 0x7f) && b != '\n' && b != '\t' &&
+		    b != '\r' && b < 0x80)
+			return 0;
+	}
+	return buf_str(raw, piece);
+}
+
+/* ---- state ------------------------------------------------------------ */
+
+enum slot_state {
+	SLOT_FREE,
+	SLOT_QUEUED, /* on the submit ring */
+	SLOT_TAKEN, /* being submitted by the engine thread */
+	SLOT_ACTIVE, /* in the engine */
+	SLOT_DONE, /* the engine is done with it; see finish and err */
+};
+
+struct slot {
+	pthread_cond_t cv; /* state or n_pub changed (with srv->lock) */
+	/* written by the claiming HTTP thread under srv->lock, then fixed */
+	int32_t *prompt; /* (seq_len) */
+	int32_t n_prompt;
+	struct gme_sampling_params sp;
+	double t_queued;
+	/* engine thread only */
+	uint64_t id; /* the engine's request id */
+	int sub_err; /* gme_engine_submit's result */
+	int32_t n_out; /* tokens written to tokens[] */
+	enum gme_finish_reason fin_out;
+	bool touched; /* in srv->touched this step */
+	/* under srv->lock */
+	enum slot_state state;
+	int err; /* DONE without finishing: -errno */
+	enum gme_finish_reason finish; /* DONE and finished */
+	int32_t n_pub; /* tokens[0, n_pub) are published, fixed */
+	int32_t *tokens; /* (seq_len) generated tokens, stop token excluded */
+	bool cancel; /* the HTTP side is gone; release it */
+	bool http_done;
+};
+
+/* cumulative histogram with Prometheus "le" buckets */
+#define HISTO_BUCKETS 13
+struct histo {
+	const double *le; /* (HISTO_BUCKETS) upper bounds */
+	uint64_t count[HISTO_BUCKETS + 1]; /* the last is +Inf */
+	uint64_t n;
+	double sum;
+};
+
+static const double ttft_le[HISTO_BUCKETS] = {
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
+};
+static const double e2e_le[HISTO_BUCKETS] = { 0.005, 0.01, 0.025, 0.05, 0.1,
+					      0.25,  0.5,  1,	  2.5,	5,
+					      10,    30,   60 };
+
+static void histo_add(struct histo *h, double v)
+{
+	int i = 0;
+
+	while (i < HISTO_BUCKETS && v > h->le[i])
+		i++;
+	h->count[i]++;
+	h->n++;
+	h->sum += v;
+}
+
+enum fin_label {
+	FIN_STOP,
+	FIN_LENGTH,
+	FIN_CANCELLED,
+	FIN_SHUTDOWN,
+	FIN_ERROR,
+	N_FIN
+};
+static const char *const fin_names[N_FIN] = { "stop", "length", "cancelled",
+					      "shutdown", "error" };
+
+static const unsigned http_codes[] = { 200, 400, 404, 405, 413,
+				       429, 500, 503, 0 /* other */ };
+#define N_HTTP_CODES (sizeof(http_codes) / sizeof(http_codes[0]))
+
+struct metrics {
+	uint64_t requests; /* completions queued */
+	uint64_t finished[N_FIN];
+	uint64_t http[N_HTTP_CODES];
+	uint64_t prompt_tokens, gen_tokens;
+	uint64_t steps, step_rows, preemptions;
+	int32_t running, waiting, kv_used, kv_total;
+	struct histo ttft, e2e;
+};
+
+struct srv {
+	const struct gms_options *opt;
+	const struct gms_host_ops *host;
+	struct gms_resources res;
+	struct gme_model *model;
+	struct gme_tokenizer *tok;
+	struct gme_engine *eng;
+	const struct gme_config *cfg;
+	char model_id[128];
+	size_t max_piece; /* longest token text, bytes */
+	size_t kv_block_bytes;
+	int32_t block_size;
+	time_t started;
+	uint64_t salt; /* for request ids and default seeds */
+	struct MHD_Daemon *httpd;
+	pthread_t engine_thread;
+	bool engine_started;
+
+	pthread_mutex_t lock; /* everything below, and slot fields so marked */
+	pthread_cond_t engine_cv; /* work for the engine thread, or stop */
+	pthread_cond_t idle_cv; /* a slot was freed */
+	struct slot *slots; /* (n_slots) */
+	int n_slots;
+	int *free_stack; /* (n_slots) free slot indexes */
+	int n_free;
+	struct slot **sub_ring; /* (n_slots) QUEUED slots, FIFO */
+	int sub_head, sub_n;
+	struct slot **can_ring; /* (n_slots) ACTIVE slots to cancel */
+	int can_head, can_n;
+	bool draining; /* refuse new completions (503) */
+	bool stop; /* engine thread: abort everything and exit */
+	uint64_t counter; /* requests seen, for ids */
+	struct metrics m;
+
+	/* engine thread only */
+	struct slot **active; /* (n_slots) slots in the engine */
+	int n_active;
+	struct slot **fresh; /* (n_slots) taken from sub_ring */
+	int n_fresh;
+	struct slot **cancelled; /* (n_slots) taken from can_ring */
+	int n_cancelled;
+	struct slot **touched; /* (n_slots) got tokens in the step */
+	int n_touched;
+	int unfinished; /* the engine's running + waiting */
+	struct gme_step_stats st;
+	uint64_t step_tokens; /* sampled in the last step, stop included */
+	double t_step; /* when the last step ended */
+};
+
+/* ---- the engine thread ------------------------------------------------ */
+
+static struct slot *active_find(struct srv *s, uint64_t id)
+{
+	for (int i = 0; i < s->n_active; i++)
+		if (s->active[i]->id == id)
+			return s->active[i];
+	return NULL;
+}
+
+static void active_remove(struct srv *s, struct slot *sl)
+{
+	for (int i = 0; i < s->n_active; i++) {
+		if (s->active[i] == sl) {
+			s->active[i] = s->active[--s->n_active];
+			return;
+		}
+	}
+}
+
+/* gme_engine_params.on_token: from gme_engine_step(), engine thread */
+static void on_token(void *user, uint64_t id, int32_t token,
+		     enum gme_finish_reason fin)
+{
+	struct srv *s = user;
+	struct slot *sl = active_find(s, id);
+
+	s->step_tokens++;
+	if (!sl)
+		return;
+	/* at most seq_len - n_prompt tokens: tokens[] never overflows */
+	if (fin != GME_FINISH_STOP && sl->n_out < s->cfg->seq_len)
+		sl->tokens[sl->n_out++] = token;
+	sl->fin_out = fin;
+	if (!sl->touched) {
+		sl->touched = true;
+		s->touched[s->n_touched++] = sl;
+	}
+}
+
+static void slot_free_locked(struct srv *s, struct slot *sl)
+{
+	sl->state = SLOT_FREE;
+	s->free_stack[s->n_free++] = sl - s->slots;
+	pthread_cond_broadcast(&s->idle_cv);
+}
+
+/* the engine is done with sl: tell its HTTP thread, or free it */
+static void slot_done_locked(struct srv *s, struct slot *sl, int err,
+			     enum fin_label label)
+{
+	sl->state = SLOT_DONE;
+	sl->err = err;
+	s->m.finished[label]++;
+	if (sl->t_queued > 0)
+		histo_add(&s->m.e2e, s->t_step - sl->t_queued);
+	if (sl->http_done)
+		slot_free_locked(s, sl);
+	else
+		pthread_cond_signal(&sl->cv);
+}
+
+static void cancel_push_locked(struct srv *s, struct slot *sl)
+{
+	s->can_ring[(s->can_head + s->can_n++) % s->n_slots] = sl;
+	pthread_cond_signal(&s->engine_cv);
+}
+
+/* Make the last iteration's results visible.  Engine thread, locked. */
+static void publish_locked(struct srv *s)
+{
+	struct metrics *m = &s->m;
+
+	for (int i = 0; i < s->n_fresh; i++) {
+		struct slot *sl = s->fresh[i];
+
+		if (sl->sub_err) {
+			slot_done_locked(s, sl, sl->sub_err, FIN_ERROR);
+			continue;
+		}
+		sl->state = SLOT_ACTIVE;
+		m->prompt_tokens += sl->n_prompt;
+		if (sl->cancel)
+			cancel_push_locked(s, sl);
+		else
+			pthread_cond_signal(&sl->cv);
+	}
+	s->n_fresh = 0;
+	for (int i = 0; i < s->n_touched; i++) {
+		struct slot *sl = s->touched[i];
+
+		sl->touched = false;
+		if (!sl->n_pub && sl->n_out)
+			histo_add(&m->ttft, s->t_step - sl->t_queued);
+		m->gen_tokens += sl->n_out - sl->n_pub;
+		sl->n_pub = sl->n_out;
+		if (sl->fin_out) {
+			if (!sl->n_pub)
+				histo_add(&m->ttft, s->t_step - sl->t_queued);
+			sl->finish = sl->fin_out;
+			slot_done_locked(s, sl, 0,
+					 sl->fin_out == GME_FINISH_STOP ?
+						 FIN_STOP :
+						 FIN_LENGTH);
+		} else {
+			pthread_cond_signal(&sl->cv);
+		}
+	}
+	s->n_touched = 0;
+	for (int i = 0; i < s->n_cancelled; i++)
+		slot_done_locked(s, s->cancelled[i], -ECANCELED, FIN_CANCELLED);
+	s->n_cancelled = 0;
+	m->steps += s->st.n_rows > 0;
+	m->step_rows += s->st.n_rows;
+	m->preemptions += s->st.n_preempted;
+	m->running = s->st.n_running;
+	m->waiting = s->st.n_waiting;
+	m->kv_used = s->st.kv_used;
+	m->kv_total = s->st.kv_total;
+}
+
+/* Take new slots and cancellations.  Engine thread, locked. */
+static void take_locked(struct srv *s)
+{
+	while (s->sub_n) {
+		struct slot *sl = s->sub_ring[s->sub_head];
+
+		s->sub_head = (s->sub_head + 1) % s->n_slots;
+		s->sub_n--;
+		if (sl->cancel) {
+			slot_done_locked(s, sl, -ECANCELED, FIN_CANCELLED);
+			continue;
+		}
+		sl->state = SLOT_TAKEN;
+		s->fresh[s->n_fresh++] = sl;
+	}
+	/*
+	 * A slot leaves ACTIVE only in publish_locked(), just before this,
+	 * under the same lock: entries for slots no longer ACTIVE are stale
+	 * (finished meanwhile) and the slot cannot have been reused yet.
+	 */
+	while (s->can_n) {
+		struct slot *sl = s->can_ring[s->can_head];
+
+		s->can_head = (s->can_head + 1) % s->n_slots;
+		s->can_n--;
+		if (sl->state == SLOT_ACTIVE)
+			s->cancelled[s->n_cancelled++] = sl;
+	}
+}
+
+static void report_load(struct srv *s, double *t_last, uint64_t *tok_last,
+			uint64_t tokens)
+{
+	struct gms_load load;
+	double t = s->t_step;
+
+	if (!s->host->report || t - *t_last < REPORT_INTERVAL_S * 0.999)
+		return;
+	load = (struct gms_load){
+		.running = s->st.n_running,
+		.waiting = s->st.n_waiting,
+		.kv_used = s->st.kv_used,
+		.kv_total = s->st.kv_total,
+		.tokens_per_s = (tokens - *tok_last) / (t - *t_last),
+	};
+	s->host->report(s->host->ctx, &load);
+	*t_last = t;
+	*tok_last = tokens;
+}
+
+/*
+ * Wait until there is work or stop.  With a host that takes load reports,
+ * true when one is due meanwhile (reports go on while idle).
+ */
+static bool idle_wait(struct srv *s, double t_report)
+{
+	struct timespec ts;
+	double t = t_report + REPORT_INTERVAL_S;
+
+	ts.tv_sec = (time_t)t;
+	ts.tv_nsec = (long)((t - ts.tv_sec) * 1e9);
+	while (!s->stop && !s->sub_n && !s->can_n && !s->unfinished) {
+		if (!s->host->report)
+			pthread_cond_wait(&s->engine_cv, &s->lock);
+		else if (pthread_cond_timedwait(&s->engine_cv, &s->lock, &ts) ==
+			 ETIMEDOUT)
+			return true;
+	}
+	return false;
+}
+
+static void *engine_main(void *arg)
+{
+	struct srv *s = arg;
+	double t_report = now_mono();
+	uint64_t tokens = 0, tok_report = 0;
+	struct gme_request_info info;
+
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		publish_locked(s);
+		if (idle_wait(s, t_report)) {
+			/* idle, and a load report is due */
+			pthread_mutex_unlock(&s->lock);
+			s->t_step = now_mono();
+			report_load(s, &t_report, &tok_report, tokens);
+			pthread_mutex_lock(&s->lock);
+			continue;
+		}
+		if (s->stop)
+			break;
+		take_locked(s);
+		pthread_mutex_unlock(&s->lock);
+
+		for (int i = 0; i < s->n_cancelled; i++) {
+			struct slot *sl = s->cancelled[i];
+
+			gme_engine_request_release(s->eng, sl->id);
+			active_remove(s, sl);
+		}
+		for (int i = 0; i < s->n_fresh; i++) {
+			struct slot *sl = s->fresh[i];
+
+			sl->n_out = 0;
+			sl->fin_out = GME_FINISH_NONE;
+			sl->sub_err = gme_engine_submit(s->eng, sl->prompt,
+							sl->n_prompt, &sl->sp,
+							&sl->id);
+			if (sl->sub_err)
+				continue;
+			s->active[s->n_active++] = sl;
+			/* max_tokens 0: finished at submit, no step sees it */
+			if (!gme_engine_request_info(s->eng, sl->id, &info) &&
+			    info.finish) {
+				sl->fin_out = info.finish;
+				sl->touched = true;
+				s->touched[s->n_touched++] = sl;
+			}
+		}
+		s->step_tokens = 0;
+		s->unfinished = gme_engine_step(s->eng, &s->st);
+		s->t_step = now_mono();
+		tokens += s->step_tokens;
+		for (int i = 0; i < s->n_touched; i++) {
+			struct slot *sl = s->touched[i];
+
+			if (sl->fin_out) {
+				gme_engine_request_release(s->eng, sl->id);
+				active_remove(s, sl);
+			}
+		}
+		report_load(s, &t_report, &tok_report, tokens);
+		pthread_mutex_lock(&s->lock);
+	}
+	/* stop: abort whatever is left */
+	s->t_step = now_mono();
+	while (s->n_active) {
+		struct slot *sl = s->active[0];
+
+		gme_engine_request_release(s->eng, sl->id);
+		active_remove(s, sl);
+		sl->n_pub = sl->n_out;
+		slot_done_locked(s, sl, -ESHUTDOWN, FIN_SHUTDOWN);
+	}
+	while (s->sub_n) {
+		struct slot *sl = s->sub_ring[s->sub_head];
+
+		s->sub_head = (s->sub_head + 1) % s->n_slots;
+		s->sub_n--;
+		slot_done_locked(s, sl, -ESHUTDOWN, FIN_SHUTDOWN);
+	}
+	s->can_n = 0;
+	gme_engine_kv_usage(s->eng, &s->m.kv_used, &s->m.kv_total);
+	s->m.running = s->m.waiting = 0;
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* ---- slots, HTTP side ------------------------------------------------- */
+
+struct creq {
+	int32_t *prompt; /* malloc'ed */
+	int32_t n_prompt;
+	struct gme_sampling_params sp;
+	bool stream;
+	bool include_usage; /* stream_options.include_usage */
+	bool return_ids; /* return_token_ids (vLLM's extension) */
+};
+
+/* An HTTP error being built: OpenAI's {"error": {...}} */
+struct herr {
+	unsigned status;
+	const char *type;
+	const char *param;
+	const char *code;
+	char msg[256];
+};
+
+__attribute__((format(printf, 5, 6))) static int
+fail(struct herr *e, unsigned status, const char *param, const char *code,
+     const char *fmt, ...)
+{
+	va_list ap;
+
+	e->status = status;
+	e->type = status >= 500 ? "server_error" :
+		  status == 429 ? "rate_limit_error" :
+				  "invalid_request_error";
+	e->param = param;
+	e->code = code;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static struct slot *slot_claim(struct srv *s, const struct creq *q,
+			       struct herr *e)
+{
+	struct slot *sl;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->draining) {
+		pthread_mutex_unlock(&s->lock);
+		fail(e, 503, NULL, "shutting_down",
+		     "the server is shutting down");
+		return NULL;
+	}
+	if (!s->n_free) {
+		pthread_mutex_unlock(&s->lock);
+		fail(e, 429, NULL, "queue_full",
+		     "the server is overloaded: %d requests in flight, try again later",
+		     s->n_slots);
+		return NULL;
+	}
+	sl = &s->slots[s->free_stack[--s->n_free]];
+	memcpy(sl->prompt, q->prompt, q->n_prompt * sizeof(*q->prompt));
+	sl->n_prompt = q->n_prompt;
+	sl->sp = q->sp;
+	sl->t_queued = now_mono();
+	sl->state = SLOT_QUEUED;
+	sl->err = 0;
+	sl->finish = GME_FINISH_NONE;
+	sl->n_pub = 0;
+	sl->cancel = false;
+	sl->http_done = false;
+	s->sub_ring[(s->sub_head + s->sub_n++) % s->n_slots] = sl;
+	s->m.requests++;
+	pthread_cond_signal(&s->engine_cv);
+	pthread_mutex_unlock(&s->lock);
+	return sl;
+}
+
+/* The HTTP side is done with sl: free it, or have the engine cancel it. */
+static void slot_release(struct srv *s, struct slot *sl)
+{
+	pthread_mutex_lock(&s->lock);
+	sl->http_done = true;
+	if (sl->state == SLOT_DONE) {
+		slot_free_locked(s, sl);
+	} else if (!sl->cancel) {
+		sl->cancel = true;
+		if (sl->state == SLOT_ACTIVE)
+			cancel_push_locked(s, sl);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* true when the client closed its end (or the socket failed) */
+static bool peer_gone(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+
+	if (fd < 0)
+		return false;
+	return poll(&p, 1, 0) > 0 &&
+	       (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+}
+
+struct slot_view {
+	int32_t n; /* tokens published */
+	bool done;
+	int err;
+	enum gme_finish_reason finish;
+};
+
+/*
+ * Wait until sl has more than n tokens published or the engine is done
+ * with it.  -ECONNRESET when the client went away meanwhile.
+ */
+static int slot_wait(struct srv *s, struct slot *sl, int32_t n, int fd,
+		     struct slot_view *v)
+{
+	struct timespec ts;
+
+	/* the client is checked every WAIT_POLL_MS, wakeups or not */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	pthread_mutex_lock(&s->lock);
+	while (sl->n_pub <= n && sl->state != SLOT_DONE) {
+		ts.tv_nsec += WAIT_POLL_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		while (sl->n_pub <= n && sl->state != SLOT_DONE)
+			if (pthread_cond_timedwait(&sl->cv, &s->lock, &ts) ==
+			    ETIMEDOUT)
+				break;
+		if (sl->n_pub > n || sl->state == SLOT_DONE)
+			break;
+		pthread_mutex_unlock(&s->lock);
+		if (peer_gone(fd))
+			return -ECONNRESET;
+		pthread_mutex_lock(&s->lock);
+	}
+	v->n = sl->n_pub;
+	v->done = sl->state == SLOT_DONE;
+	v->err = sl->err;
+	v->finish = sl->finish;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+/*
+ * Wait until the engine thread has taken (and submitted) sl: 0, or the
+ * -errno it failed with.  Not interrupted by the client leaving: this
+ * takes one engine step.
+ */
+static int slot_wait_taken(struct srv *s, struct slot *sl)
+{
+	int err;
+
+	pthread_mutex_lock(&s->lock);
+	while (sl->state == SLOT_QUEUED || sl->state == SLOT_TAKEN)
+		pthread_cond_wait(&sl->cv, &s->lock);
+	err = sl->err;
+	pthread_mutex_unlock(&s->lock);
+	return err;
+}
+
+/* ---- HTTP: responses -------------------------------------------------- */
+
+/* per request (con_cls) */
+struct conn {
+	const struct route *route;
+	struct buf body;
+	bool too_large;
+	unsigned status;
+};
+
+static void count_http(struct srv *s, unsigned status)
+{
+	size_t i = 0;
+
+	while (i < N_HTTP_CODES - 1 && http_codes[i] != status)
+		i++;
+	pthread_mutex_lock(&s->lock);
+	s->m.http[i]++;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Queue body (malloc'ed, taken) as the response. */
+static enum MHD_Result reply(struct srv *s, struct MHD_Connection *c,
+			     struct conn *cn, unsigned status,
+			     const char *ctype, char *body, size_t len,
+			     const char *allow)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	if (allow)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+	if (status == 429 || status == 503)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	cn->status = status;
+	count_http(s, status);
+	return ret;
+}
+
+static enum MHD_Result reply_json(struct srv *s, struct MHD_Connection *c,
+				  struct conn *cn, unsigned status, json_t *j,
+				  const char *allow)
+{
+	char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	struct buf b = { 0 };
+
+	json_decref(j);
+	if (!txt || buf_str(&b, txt) || buf_str(&b, "\n")) {
+		free(txt);
+		buf_free(&b);
+		return MHD_NO;
+	}
+	free(txt);
+	return reply(s, c, cn, status, "application/json", b.p, b.len, allow);
+}
+
+static json_t *error_json(const struct herr *e)
+{
+	return json_pack("{s:{s:s,s:s,s:s?,s:s?}}", "error", "message", e->msg,
+			 "type", e->type, "param", e->param, "code", e->code);
+}
+
+static enum MHD_Result reply_herr(struct srv *s, struct MHD_Connection *c,
+				  struct conn *cn, const struct herr *e,
+				  const char *allow)
+{
+	return reply_json(s, c, cn, e->status, error_json(e), allow);
+}
+
+__attribute__((format(printf, 7, 8))) static enum MHD_Result
+reply_error(struct srv *s, struct MHD_Connection *c, struct conn *cn,
+	    unsigned status, const char *param, const char *code,
+	    const char *fmt, ...)
+{
+	struct herr e;
+	va_list ap;
+
+	fail(&e, status, param, code, "%s", "");
+	va_start(ap, fmt);
+	vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
+	va_end(ap);
+	return reply_herr(s, c, cn, &e, NULL);
+}
+
+/* ---- HTTP: /v1/completions -------------------------------------------- */
+
+/* a field that is present and not null, else NULL */
+static json_t *field(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+
+	return json_is_null(v) ? NULL : v;
+}
+
+static int parse_prompt(struct srv *s, json_t *p, struct creq *q,
+			struct herr *e)
+{
+	const int32_t seq_len = s->cfg->seq_len;
+	size_t n;
+
+	if (!p)
+		return fail(e, 400, "prompt", "missing_required_parameter",
+			    "'prompt' is required");
+	if (json_is_array(p) && json_array_size(p) == 1 &&
+	    json_is_string(json_array_get(p, 0)))
+		p = json_array_get(p, 0);
+	if (json_is_string(p)) {
+		const char *text = json_string_value(p);
+		size_t len = json_string_length(p);
+		int rc;
+
+		if (strlen(text) != len)
+			return fail(e, 400, "prompt", NULL,
+				    "'prompt' must not contain NUL");
+		/* every token covers at most max_piece bytes */
+		if (len > (size_t)seq_len * s->max_piece)
+			return fail(
+				e, 400, "prompt", "context_length_exceeded",
+				"This model's maximum context length is %d tokens; the prompt (%zu bytes) is longer",
+				seq_len, len);
+		q->prompt = malloc((len + 3) * sizeof(*q->prompt));
+		if (!q->prompt)
+			return fail(e, 503, NULL, NULL, "out of memory");
+		rc = gme_tokenizer_encode(s->tok, text, true, false, q->prompt,
+					  len + 3);
+		if (rc < 0)
+			return fail(e, 400, "prompt", NULL,
+				    "cannot encode the prompt: %s",
+				    strerror(-rc));
+		q->n_prompt = rc;
+	} else if (json_is_array(p)) {
+		n = json_array_size(p);
+		if (!n)
+			return fail(e, 400, "prompt", NULL,
+				    "'prompt' must not be empty");
+		if (json_is_string(json_array_get(p, 0)))
+			return fail(e, 400, "prompt", NULL,
+				    "only one prompt per request is supported");
+		if (n >= (size_t)seq_len)
+			return fail(
+				e, 400, "prompt", "context_length_exceeded",
+				"This model's maximum context length is %d tokens; the prompt is %zu tokens",
+				seq_len, n);
+		q->prompt = malloc(n * sizeof(*q->prompt));
+		if (!q->prompt)
+			return fail(e, 503, NULL, NULL, "out of memory");
+		for (size_t i = 0; i < n; i++) {
+			json_t *t = json_array_get(p, i);
+			json_int_t v;
+
+			if (!json_is_integer(t))
+				return fail(
+					e, 400, "prompt", NULL,
+					"'prompt' must be a string or an array of token ids");
+			v = json_integer_value(t);
+			if (v < 0 || v >= s->cfg->vocab_size)
+				return fail(
+					e, 400, "prompt", NULL,
+					"token id %" JSON_INTEGER_FORMAT
+					" is outside the vocabulary (0..%d)",
+					v, s->cfg->vocab_size - 1);
+			q->prompt[i] = v;
+		}
+		q->n_prompt = n;
+	} else {
+		return fail(
+			e, 400, "prompt", NULL,
+			"'prompt' must be a string or an array of token ids");
+	}
+	if (q->n_prompt >= seq_len)
+		return fail(
+			e, 400, "prompt", "context_length_exceeded",
+			"This model's maximum context length is %d tokens; the prompt is %d tokens",
+			seq_len, q->n_prompt);
+	return 0;
+}
+
+static int parse_bool(json_t *root, const char *key, bool *out, struct herr *e)
+{
+	json_t *v = field(root, key);
+
+	if (!v)
+		return 0;
+	if (!json_is_boolean(v))
+		return fail(e, 400, key, NULL, "'%s' must be a boolean", key);
+	*out = json_is_true(v);
+	return 0;
+}
+
+static int parse_number(json_t *root, const char *key, double lo, double hi,
+			bool lo_open, float *out, struct herr *e)
+{
+	json_t *v = field(root, key);
+	double d;
+
+	if (!v)
+		return 0;
+	if (!json_is_number(v))
+		return fail(e, 400, key, NULL, "'%s' must be a number", key);
+	d = json_number_value(v);
+	if (!(d >= lo && d <= hi) || (lo_open && d == lo))
+		return fail(e, 400, key, NULL, "'%s' must be in %c%g, %g]", key,
+			    lo_open ? '(' : '[', lo, hi);
+	*out = d;
+	return 0;
+}
+
+static int parse_completion(struct srv *s, const struct buf *body,
+			    struct creq *q, struct herr *e)
+{
+	json_error_t je;
+	json_t *root, *v;
+	int ret = -1;
+
+	root = json_loadb(body->p ? body->p : "", body->len,
+			  JSON_REJECT_DUPLICATES, &je);
+	if (!root)
+		return fail(e, 400, NULL, "invalid_json",
+			    "invalid JSON (line %d, column %d): %s", je.line,
+			    je.column, je.text);
+	if (!json_is_object(root)) {
+		fail(e, 400, NULL, "invalid_json",
+		     "the request body must be a JSON object");
+		goto out;
+	}
+	v = field(root, "model");
+	if (v && !json_is_string(v)) {
+		fail(e, 400, "model", NULL, "'model' must be a string");
+		goto out;
+	}
+	if (v && strcmp(json_string_value(v), s->model_id)) {
+		fail(e, 404, "model", "model_not_found",
+		     "The model does not exist; this server serves '%s'",
+		     s->model_id);
+		goto out;
+	}
+	v = field(root, "n");
+	if (v && (!json_is_integer(v) || json_integer_value(v) != 1)) {
+		fail(e, 400, "n", NULL, "only 'n': 1 is supported");
+		goto out;
+	}
+	q->sp = gme_sampling_default_params();
+	q->sp.temperature = 1.0f;
+	q->sp.top_p = 1.0f;
+	q->sp.max_new_tokens = DEFAULT_MAX_TOKENS;
+	v = field(root, "max_tokens");
+	if (v) {
+		json_int_t n;
+
+		if (!json_is_integer(v)) {
+			fail(e, 400, "max_tokens", NULL,
+			     "'max_tokens' must be an integer");
+			goto out;
+		}
+		n = json_integer_value(v);
+		if (n < 0) {
+			fail(e, 400, "max_tokens", NULL,
+			     "'max_tokens' must not be negative");
+			goto out;
+		}
+		/* more than the context allows: generation ends at seq_len */
+		q->sp.max_new_tokens = n > s->cfg->seq_len ? s->cfg->seq_len :
+							     (int32_t)n;
+	}
+	if (parse_number(root, "temperature", 0, 2, false, &q->sp.temperature,
+			 e) ||
+	    parse_number(root, "top_p", 0, 1, true, &q->sp.top_p, e))
+		goto out;
+	v = field(root, "seed");
+	if (v) {
+		if (!json_is_integer(v)) {
+			fail(e, 400, "seed", NULL, "'seed' must be an integer");
+			goto out;
+		}
+		q->sp.seed = (uint64_t)json_integer_value(v);
+	} else {
+		pthread_mutex_lock(&s->lock);
+		q->sp.seed = mix64(s->salt ^ (s->counter * 0x2545f4914f6cdd1d) ^
+				   (uint64_t)(now_mono() * 1e9)) |
+			     1;
+		pthread_mutex_unlock(&s->lock);
+	}
+	if (parse_bool(root, "stream", &q->stream, e) ||
+	    parse_bool(root, "return_token_ids", &q->return_ids, e))
+		goto out;
+	v = field(root, "stream_options");
+	if (v) {
+		if (!json_is_object(v)) {
+			fail(e, 400, "stream_options", NULL,
+			     "'stream_options' must be an object");
+			goto out;
+		}
+		if (parse_bool(v, "include_usage", &q->include_usage, e))
+			goto out;
+	}
+	ret = parse_prompt(s, field(root, "prompt"), q, e);
+out:
+	json_decref(root);
+	return ret;
+}
+
+static const char *finish_name(enum gme_finish_reason f)
+{
+	return f == GME_FINISH_STOP ? "stop" : "length";
+}
+
+static void request_id(struct srv *s, char *id, size_t len)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&s->lock);
+	n = ++s->counter;
+	pthread_mutex_unlock(&s->lock);
+	snprintf(id, len, "cmpl-%016" PRIx64, mix64(s->salt + n));
+}
+
+static json_t *usage_json(int32_t n_prompt, int32_t n_gen)
+{
+	return json_pack("{s:i,s:i,s:i}", "prompt_tokens", (int)n_prompt,
+			 "completion_tokens", (int)n_gen, "total_tokens",
+			 (int)(n_prompt + n_gen));
+}
+
+static json_t *ids_json(const int32_t *ids, int32_t n)
+{
+	json_t *a = json_array();
+
+	for (int32_t i = 0; a && i < n; i++) {
+		if (json_array_append_new(a, json_integer(ids[i]))) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+/*
+ * One completion object: choices is one choice with text, or none when
+ * text is NULL (the usage-only stream chunk).  extra (token ids) is
+ * merged into the choice; usage may be NULL.  Both are taken.
+ */
+static json_t *completion_json(struct srv *s, const char *id, time_t created,
+			       const struct buf *text, const char *finish,
+			       json_t *extra, json_t *usage)
+{
+	json_t *j, *choices, *choice = NULL;
+
+	choices = json_array();
+	if (text) {
+		choice = json_pack("{s:s%,s:i,s:n,s:s?}", "text",
+				   text->p ? text->p : "", text->len, "index",
+				   0, "logprobs", "finish_reason", finish);
+		if (choice && extra && json_object_update(choice, extra)) {
+			json_decref(choice);
+			choice = NULL;
+		}
+		if (!choice || json_array_append_new(choices, choice)) {
+			json_decref(choices);
+			choices = NULL;
+		}
+	}
+	json_decref(extra);
+	j = json_pack("{s:s,s:s,s:I,s:s,s:o*}", "id", id, "object",
+		      "text_completion", "created", (json_int_t)created,
+		      "model", s->model_id, "choices", choices);
+	if (j && usage && json_object_set_new(j, "usage", usage)) {
+		json_decref(j);
+		return NULL;
+	}
+	if (!j)
+		json_decref(usage);
+	return j;
+}
+
+/* the text of tokens[from, to) after token prev */
+static int tokens_text(struct srv *s, const int32_t *tokens, int32_t from,
+		       int32_t to, int32_t *prev, struct buf *raw)
+{
+	for (int32_t i = from; i < to; i++) {
+		if (add_piece(raw,
+			      gme_tokenizer_decode(s->tok, *prev, tokens[i])))
+			return -ENOMEM;
+		*prev = tokens[i];
+	}
+	return 0;
+}
+
+/* ---- streaming (server-sent events) ----------------------------------- */
+
+struct stream {
+	struct srv *s;
+	struct slot *sl;
+	int fd; /* the client's socket, to see it leave */
+	int32_t n_done; /* tokens turned into text */
+	int32_t prev; /* the last of them */
+	bool include_usage, return_ids, finished;
+	time_t created;
+	char id[40];
+	struct buf raw; /* token bytes not yet valid UTF-8 */
+	struct buf out; /* events not yet handed to libmicrohttpd */
+	size_t out_off;
+};
+
+static int sse_event(struct buf *out, json_t *j)
+{
+	char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	int ret = -ENOMEM;
+
+	json_decref(j);
+	if (txt)
+		ret = buf_printf(out, "data: %s\n\n", txt);
+	free(txt);
+	return ret;
+}
+
+/* Wait for tokens and format the next events into st->out. */
+static int stream_fill(struct stream *st)
+{
+	struct srv *s = st->s;
+	struct slot *sl = st->sl;
+	struct buf text = { 0 };
+	struct slot_view v;
+	json_t *extra = NULL;
+	int ret = -ENOMEM;
+
+	for (;;) {
+		if (peer_gone(st->fd) ||
+		    slot_wait(s, sl, st->n_done, st->fd, &v))
+			return -ECONNRESET;
+		if (v.err) {
+			struct herr e;
+
+			fail(&e, 503, NULL, "shutting_down",
+			     "the server is shutting down");
+			if (sse_event(&st->out, error_json(&e)) ||
+			    buf_str(&st->out, "data: [DONE]\n\n"))
+				return -ENOMEM;
+			st->finished = true;
+			return 0;
+		}
+		if (tokens_text(s, sl->tokens, st->n_done, v.n, &st->prev,
+				&st->raw) ||
+		    utf8_drain(&st->raw, &text, v.done))
+			goto out;
+		if (st->return_ids) {
+			extra = json_pack("{s:o*}", "token_ids",
+					  ids_json(sl->tokens + st->n_done,
+						   v.n - st->n_done));
+			if (!extra)
+				goto out;
+		}
+		st->n_done = v.n;
+		if (text.len || v.done || extra)
+			break;
+	}
+	if (sse_event(&st->out,
+		      completion_json(s, st->id, st->created, &text,
+				      v.done ? finish_name(v.finish) : NULL,
+				      extra, NULL)))
+		goto out;
+	if (v.done) {
+		if (st->include_usage &&
+		    sse_event(&st->out,
+			      completion_json(s, st->id, st->created, NULL,
+					      NULL, NULL,
+					      usage_json(sl->n_prompt, v.n))))
+			goto out;
+		if (buf_str(&st->out, "data: [DONE]\n\n"))
+			goto out;
+		st->finished = true;
+	}
+	ret = 0;
+out:
+	buf_free(&text);
+	return ret;
+}
+
+/* MHD_ContentReaderCallback: runs in the connection's thread */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct stream *st = cls;
+	size_t n;
+
+	(void)pos;
+	if (st->out_off == st->out.len) {
+		if (st->finished)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		st->out.len = st->out_off = 0;
+		/* an error ends the response: the connection is closed */
+		if (stream_fill(st))
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+	}
+	n = st->out.len - st->out_off;
+	if (n > max)
+		n = max;
+	memcpy(buf, st->out.p + st->out_off, n);
+	st->out_off += n;
+	return n;
+}
+
+/* MHD_ContentReaderFreeCallback: the response is gone, done or not */
+static void stream_free(void *cls)
+{
+	struct stream *st = cls;
+
+	slot_release(st->s, st->sl);
+	buf_free(&st->raw);
+	buf_free(&st->out);
+	free(st);
+}
+
+static enum MHD_Result start_stream(struct srv *s, struct MHD_Connection *c,
+				    struct conn *cn, struct slot *sl,
+				    const struct creq *q, const char *id,
+				    time_t created, int fd)
+{
+	struct MHD_Response *r;
+	struct stream *st;
+	enum MHD_Result ret;
+
+	st = calloc(1, sizeof(*st));
+	if (!st) {
+		slot_release(s, sl);
+		return MHD_NO;
+	}
+	st->s = s;
+	st->sl = sl;
+	st->fd = fd;
+	st->prev = q->prompt[q->n_prompt - 1];
+	st->include_usage = q->include_usage;
+	st->return_ids = q->return_ids;
+	st->created = created;
+	snprintf(st->id, sizeof(st->id), "%s", id);
+	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096,
+					      stream_read, st, stream_free);
+	if (!r) {
+		stream_free(st);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+				"text/event-stream");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r); /* stream_free runs when it is sent */
+	cn->status = MHD_HTTP_OK;
+	count_http(s, MHD_HTTP_OK);
+	return ret;
+}
+
+static enum MHD_Result do_completion(struct srv *s, struct MHD_Connection *c,
+				     struct conn *cn)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct creq q = { 0 };
+	struct herr e = { 0 };
+	struct buf raw = { 0 }, text = { 0 };
+	struct slot_view v;
+	enum MHD_Result ret;
+	json_t *extra = NULL;
+	struct slot *sl;
+	char id[40];
+	time_t created = time(NULL);
+	int32_t prev;
+	int fd;
+
+	if (parse_completion(s, &cn->body, &q, &e)) {
+		free(q.prompt);
+		return reply_herr(s, c, cn, &e, NULL);
+	}
+	sl = slot_claim(s, &q, &e);
+	if (!sl) {
+		free(q.prompt);
+		return reply_herr(s, c, cn, &e, NULL);
+	}
+	v.err = slot_wait_taken(s, sl);
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	fd = ci ? ci->connect_fd : -1;
+	request_id(s, id, sizeof(id));
+	if (!v.err && q.stream) {
+		ret = start_stream(s, c, cn, sl, &q, id, created, fd);
+		free(q.prompt);
+		return ret;
+	}
+	if (!v.err && slot_wait(s, sl, INT32_MAX, fd, &v)) {
+		/* the client left: cancel, and close the connection */
+		slot_release(s, sl);
+		free(q.prompt);
+		return MHD_NO;
+	}
+	if (v.err) {
+		slot_release(s, sl);
+		free(q.prompt);
+		switch (v.err) {
+		case -E2BIG:
+			fail(&e, 400, "prompt", "context_length_exceeded",
+			     "the prompt leaves no room in the context");
+			break;
+		case -ENOSPC:
+			fail(&e, 400, "max_tokens", NULL,
+			     "the request can never fit in the KV cache; lower max_tokens");
+			break;
+		case -EINVAL:
+			fail(&e, 400, NULL, NULL, "invalid request");
+			break;
+		case -ESHUTDOWN:
+			fail(&e, 503, NULL, "shutting_down",
+			     "the server is shutting down");
+			break;
+		default:
+			fail(&e, 503, NULL, NULL, "cannot run the request: %s",
+			     strerror(-v.err));
+		}
+		return reply_herr(s, c, cn, &e, NULL);
+	}
+	prev = q.prompt[q.n_prompt - 1];
+	ret = MHD_NO;
+	if (tokens_text(s, sl->tokens, 0, v.n, &prev, &raw) ||
+	    utf8_drain(&raw, &text, true))
+		goto out;
+	if (q.return_ids) {
+		extra = json_pack("{s:o*,s:o*}", "prompt_token_ids",
+				  ids_json(q.prompt, q.n_prompt), "token_ids",
+				  ids_json(sl->tokens, v.n));
+		if (!extra)
+			goto out;
+	}
+	ret = reply_json(s, c, cn, MHD_HTTP_OK,
+			 completion_json(s, id, created, &text,
+					 finish_name(v.finish), extra,
+					 usage_json(q.n_prompt, v.n)),
+			 NULL);
+out:
+	slot_release(s, sl);
+	buf_free(&raw);
+	buf_free(&text);
+	free(q.prompt);
+	return ret;
+}
+
+/* ---- HTTP: the other endpoints ---------------------------------------- */
+
+static enum MHD_Result do_models(struct srv *s, struct MHD_Connection *c,
+				 struct conn *cn)
+{
+	return reply_json(s, c, cn, MHD_HTTP_OK,
+			  json_pack("{s:s,s:[{s:s,s:s,s:I,s:s,s:i}]}", "object",
+				    "list", "data", "id", s->model_id, "object",
+				    "model", "created", (json_int_t)s->started,
+				    "owned_by", "gpumux", "max_model_len",
+				    (int)s->cfg->seq_len),
+			  NULL);
+}
+
+static enum MHD_Result do_health(struct srv *s, struct MHD_Connection *c,
+				 struct conn *cn)
+{
+	bool draining;
+
+	pthread_mutex_lock(&s->lock);
+	draining = s->draining;
+	pthread_mutex_unlock(&s->lock);
+	return reply_json(s, c, cn, draining ? 503 : 200,
+			  json_pack("{s:s}", "status",
+				    draining ? "draining" : "ok"),
+			  NULL);
+}
+
+static int metric(struct buf *b, const char *name, const char *type,
+		  const char *help)
+{
+	return buf_printf(b,
+			  "# HELP gpumux_engine_%s %s\n"
+			  "# TYPE gpumux_engine_%s %s\n",
+			  name, help, name, type);
+}
+
+static int metric_histo(struct buf *b, const char *name, const char *help,
+			const struct histo *h)
+{
+	uint64_t cum = 0;
+	int ret = metric(b, name, "histogram", help);
+
+	for (int i = 0; i < HISTO_BUCKETS; i++) {
+		cum += h->count[i];
+		ret |= buf_printf(b,
+				  "gpumux_engine_%s_bucket{le=\"%g\"} %" PRIu64
+				  "\n",
+				  name, h->le[i], cum);
+	}
+	ret |= buf_printf(b,
+			  "gpumux_engine_%s_bucket{le=\"+Inf\"} %" PRIu64 "\n"
+			  "gpumux_engine_%s_sum %.6f\n"
+			  "gpumux_engine_%s_count %" PRIu64 "\n",
+			  name, h->n, name, h->sum, name, h->n);
+	return ret;
+}
+
+#define METRIC(b, name, type, help, fmt, val) \
+	(metric(b, name, type, help) |        \
+	 buf_printf(b, "gpumux_engine_" name " " fmt "\n", val))
+
+static enum MHD_Result do_metrics(struct srv *s, struct MHD_Connection *c,
+				  struct conn *cn)
+{
+	struct metrics m;
+	struct buf b = { 0 };
+	int in_use, err = 0;
+
+	pthread_mutex_lock(&s->lock);
+	m = s->m;
+	in_use = s->n_slots - s->n_free;
+	pthread_mutex_unlock(&s->lock);
+
+	err |= METRIC(&b, "requests_total", "counter",
+		      "Completion requests accepted into the queue.",
+		      "%" PRIu64, m.requests);
+	err |= metric(&b, "requests_finished_total", "counter",
+		      "Completion requests that left the engine, by reason.");
+	for (int i = 0; i < N_FIN; i++)
+		err |= buf_printf(
+			&b,
+			"gpumux_engine_requests_finished_total{reason=\"%s\"} %" PRIu64
+			"\n",
+			fin_names[i], m.finished[i]);
+	err |= metric(&b, "http_responses_total", "counter",
+		      "HTTP responses by status code.");
+	for (size_t i = 0; i < N_HTTP_CODES; i++) {
+		if (http_codes[i])
+			err |= buf_printf(
+				&b,
+				"gpumux_engine_http_responses_total{code=\"%u\"} %" PRIu64
+				"\n",
+				http_codes[i], m.http[i]);
+		else
+			err |= buf_printf(
+				&b,
+				"gpumux_engine_http_responses_total{code=\"other\"} %" PRIu64
+				"\n",
+				m.http[i]);
+	}
+	err |= METRIC(&b, "prompt_tokens_total", "counter",
+		      "Prompt tokens of requests admitted to the engine.",
+		      "%" PRIu64, m.prompt_tokens);
+	err |= METRIC(&b, "generation_tokens_total", "counter",
+		      "Tokens generated (stop tokens excluded).", "%" PRIu64,
+		      m.gen_tokens);
+	err |= METRIC(&b, "steps_total", "counter",
+		      "Engine iterations that computed tokens.", "%" PRIu64,
+		      m.steps);
+	err |= METRIC(
+		&b, "step_rows_total", "counter",
+		"Tokens computed by the forward pass (prefill and decode).",
+		"%" PRIu64, m.step_rows);
+	err |= METRIC(&b, "preemptions_total", "counter",
+		      "Requests preempted (by recompute) when KV ran out.",
+		      "%" PRIu64, m.preemptions);
+	err |= METRIC(&b, "requests_running", "gauge",
+		      "Requests in the batch (holding KV blocks).", "%d",
+		      (int)m.running);
+	err |= METRIC(&b, "requests_waiting", "gauge",
+		      "Requests waiting for admission.", "%d", (int)m.waiting);
+	err |= METRIC(
+		&b, "slots_in_use", "gauge",
+		"Requests in flight in the server (queued, running, or being sent).",
+		"%d", in_use);
+	err |= METRIC(&b, "slots_total", "gauge",
+		      "Requests the server holds before answering 429.", "%d",
+		      s->n_slots);
+	err |= METRIC(&b, "kv_blocks_used", "gauge", "KV cache blocks in use.",
+		      "%d", (int)m.kv_used);
+	err |= METRIC(&b, "kv_blocks_total", "gauge", "KV cache blocks.", "%d",
+		      (int)m.kv_total);
+	err |= METRIC(&b, "kv_block_tokens", "gauge",
+		      "Token positions per KV block.", "%d",
+		      (int)s->block_size);
+	err |= METRIC(&b, "kv_bytes_per_token", "gauge",
+		      "KV cache bytes per token position.", "%zu",
+		      s->kv_block_bytes / s->block_size);
+	err |= metric_histo(&b, "time_to_first_token_seconds",
+			    "From queueing to the first generated token.",
+			    &m.ttft);
+	err |= metric_histo(&b, "request_duration_seconds",
+			    "From queueing to leaving the engine.", &m.e2e);
+	err |= METRIC(&b, "start_time_seconds", "gauge",
+		      "Unix time the server started.", "%lld",
+		      (long long)s->started);
+	if (err) {
+		buf_free(&b);
+		return MHD_NO;
+	}
+	return reply(s, c, cn, MHD_HTTP_OK,
+		     "text/plain; version=0.0.4; charset=utf-8", b.p, b.len,
+		     NULL);
+}
+
+/* ---- HTTP: routing ---------------------------------------------------- */
+
+struct route {
+	const char *path;
+	bool post; /* POST with a JSON body, else GET/HEAD */
+	enum MHD_Result (*fn)(struct srv *s, struct MHD_Connection *c,
+			      struct conn *cn);
+};
+
+static const struct route routes[] = {
+	{ "/v1/completions", true, do_completion },
+	{ "/v1/models", false, do_models },
+	{ "/health", false, do_health },
+	{ "/metrics", false, do_metrics },
+};
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
+				  const char *url, const char *method,
+				  const char *version, const char *upload,
+				  size_t *upload_size, void **con_cls)
+{
+	struct srv *s = cls;
+	struct conn *cn = *con_cls;
+	const struct route *r = NULL;
+	const char *cl;
+
+	(void)version;
+	if (!cn) {
+		cn = calloc(1, sizeof(*cn));
+		if (!cn)
+			return MHD_NO;
+		*con_cls = cn;
+		for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+			if (!strcmp(url, routes[i].path))
+				r = &routes[i];
+		if (!r)
+			return reply_error(
+				s, c, cn, 404, NULL, "not_found",
+				"no such endpoint; try /v1/completions, /v1/models, /health or /metrics");
+		if (r->post ? strcmp(method, "POST") :
+			      strcmp(method, "GET") && strcmp(method, "HEAD")) {
+			struct herr e;
+
+			fail(&e, 405, NULL, "method_not_allowed",
+			     "method not allowed here; use %s",
+			     r->post ? "POST" : "GET");
+			return reply_herr(s, c, cn, &e,
+					  r->post ? "POST" : "GET, HEAD");
+		}
+		cn->route = r;
+		if (!r->post)
+			return r->fn(s, c, cn);
+		cl = MHD_lookup_connection_value(
+			c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl && strtoull(cl, NULL, 10) > s->opt->max_body)
+			return reply_error(
+				s, c, cn, 413, NULL, "request_too_large",
+				"the request body is larger than %zu bytes",
+				s->opt->max_body);
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (!cn->too_large &&
+		    cn->body.len + *upload_size > s->opt->max_body)
+			cn->too_large = true;
+		if (!cn->too_large && buf_add(&cn->body, upload, *upload_size))
+			return MHD_NO;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (cn->too_large)
+		return reply_error(s, c, cn, 413, NULL, "request_too_large",
+				   "the request body is larger than %zu bytes",
+				   s->opt->max_body);
+	return cn->route->fn(s, c, cn);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct srv *s = cls;
+	struct conn *cn = *con_cls;
+
+	(void)c;
+	if (!cn)
+		return;
+	if (s->opt->verbose)
+		fprintf(stderr, "gpumux-engine: %s %u%s\n",
+			cn->route ? cn->route->path : "-", cn->status,
+			toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ?
+				"" :
+				" (terminated)");
+	buf_free(&cn->body);
+	free(cn);
+	*con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	struct srv *s = cls;
+
+	if (!s->opt->verbose)
+		return;
+	fputs("gpumux-engine: httpd: ", stderr);
+	vfprintf(stderr, fmt, ap);
+}
+
+/* ---- listening -------------------------------------------------------- */
+
+static int listen_unix(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd;
+
+	if (!*path || strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "bad unix socket path '%s'", path);
+		return -1;
+	}
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	/* a socket left by a previous run is replaced; any other file is not */
+	if (!lstat(path, &st) && S_ISSOCK(st.st_mode))
+		unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 128))
+		goto fail;
+	return fd;
+fail:
+	snprintf(err, errlen, "cannot listen on unix:%s: %s", path,
+		 strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+/* HOST:PORT or [V6]:PORT; desc gets the bound address (port 0 resolved) */
+static int listen_inet(const char *addr, char *desc, size_t desclen, char *err,
+		       size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *res = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[256], hbuf[NI_MAXHOST], pbuf[NI_MAXSERV];
+	const char *port;
+	int fd = -1, one = 1, rc;
+	size_t hl;
+
+	if (addr[0] == '[') {
+		const char *end = strchr(addr, ']');
+
+		if (!end || end[1] != ':')
+			goto bad;
+		hl = end - addr - 1;
+		port = end + 2;
+		addr++;
+	} else {
+		port = strrchr(addr, ':');
+		if (!port)
+			goto bad;
+		hl = port - addr;
+		port++;
+	}
+	if (!hl || hl >= sizeof(host) || !*port ||
+	    strspn(port, "0123456789") != strlen(port) || strlen(port) > 5 ||
+	    atoi(port) > 65535)
+		goto bad;
+	memcpy(host, addr, hl);
+	host[hl] = '\0';
+	rc = getaddrinfo(host, port, &hints, &res);
+	if (rc) {
+		snprintf(err, errlen, "cannot resolve '%s' port '%s': %s", host,
+			 port, gai_strerror(rc));
+		return -1;
+	}
+	fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC,
+		    res->ai_protocol);
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (res->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) || listen(fd, 128) ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl))
+		goto fail;
+	freeaddrinfo(res);
+	if (getnameinfo((struct sockaddr *)&ss, sl, hbuf, sizeof(hbuf), pbuf,
+			sizeof(pbuf), NI_NUMERICHOST | NI_NUMERICSERV))
+		snprintf(desc, desclen, "%s", "?");
+	else if (ss.ss_family == AF_INET6)
+		snprintf(desc, desclen, "[%s]:%s", hbuf, pbuf);
+	else
+		snprintf(desc, desclen, "%s:%s", hbuf, pbuf);
+	return fd;
+bad:
+	snprintf(err, errlen,
+		 "bad listen address '%s' (HOST:PORT, [V6]:PORT or unix:PATH)",
+		 addr);
+	return -1;
+fail:
+	snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(errno));
+	if (res)
+		freeaddrinfo(res);
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+/* ---- the host: standalone --------------------------------------------- */
+
+static int standalone_acquire(void *ctx, size_t kv_bytes,
+			      struct gms_resources *res, char *err,
+			      size_t errlen)
+{
+	(void)ctx;
+	(void)kv_bytes;
+	(void)err;
+	(void)errlen;
+	res->kv_pool = NULL; /* the engine mallocs it */
+	res->kv_pool_size = 0;
+	return 0;
+}
+
+const struct gms_host_ops gms_host_standalone = {
+	.name = "standalone",
+	.acquire = standalone_acquire,
+};
+
+/* ---- setup and teardown ----------------------------------------------- */
+
+struct gms_options gms_default_options(void)
+{
+	return (struct gms_options){
+		.listen = "127.0.0.1:8000",
+		.max_seqs = 64,
+		.max_waiting = 256,
+		.max_batch_tokens = 256,
+		.block_size = 16,
+		.max_body = 1 << 20,
+		.drain_timeout = 10.0,
+	};
+}
+
+static void srv_free(struct srv *s)
+{
+	if (s->slots) {
+		for (int i = 0; i < s->n_slots; i++) {
+			free(s->slots[i].prompt);
+			free(s->slots[i].tokens);
+			pthread_cond_destroy(&s->slots[i].cv);
+		}
+	}
+	free(s->slots);
+	free(s->free_stack);
+	free(s->sub_ring);
+	free(s->can_ring);
+	free(s->active);
+	free(s->fresh);
+	free(s->cancelled);
+	free(s->touched);
+	gme_engine_free(s->eng);
+	if (s->host && s->host->release)
+		s->host->release(s->host->ctx, &s->res);
+	gme_tokenizer_free(s->tok);
+	gme_model_free(s->model);
+	pthread_cond_destroy(&s->engine_cv);
+	pthread_cond_destroy(&s->idle_cv);
+	pthread_mutex_destroy(&s->lock);
+}
+
+static int srv_init_slots(struct srv *s)
+{
+	int32_t seq_len = s->cfg->seq_len;
+	pthread_condattr_t ca;
+	int n = s->n_slots;
+
+	s->slots = calloc(n, sizeof(*s->slots));
+	s->free_stack = calloc(n, sizeof(*s->free_stack));
+	s->sub_ring = calloc(n, sizeof(*s->sub_ring));
+	s->can_ring = calloc(n, sizeof(*s->can_ring));
+	s->active = calloc(n, sizeof(*s->active));
+	s->fresh = calloc(n, sizeof(*s->fresh));
+	s->cancelled = calloc(n, sizeof(*s->cancelled));
+	s->touched = calloc(n, sizeof(*s->touched));
+	if (!s->slots || !s->free_stack || !s->sub_ring || !s->can_ring ||
+	    !s->active || !s->fresh || !s->cancelled || !s->touched) {
+		s->n_slots = 0;
+		return -ENOMEM;
+	}
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	for (int i = 0; i < n; i++) {
+		struct slot *sl = &s->slots[i];
+
+		pthread_cond_init(&sl->cv, &ca);
+		sl->prompt = calloc(seq_len, sizeof(*sl->prompt));
+		sl->tokens = calloc(seq_len, sizeof(*sl->tokens));
+		s->free_stack[s->n_free++] = n - 1 - i;
+		if (!sl->prompt || !sl->tokens) {
+			pthread_condattr_destroy(&ca);
+			return -ENOMEM;
+		}
+	}
+	pthread_condattr_destroy(&ca);
+	return 0;
+}
+
+/* model id: the checkpoint's file name without .bin */
+static void set_model_id(struct srv *s, const char *path)
+{
+	const char *base = strrchr(path, '/');
+	size_t n;
+
+	base = base ? base + 1 : path;
+	n = strlen(base);
+	if (n > 4 && !strcmp(base + n - 4, ".bin"))
+		n -= 4;
+	if (n >= sizeof(s->model_id))
+		n = sizeof(s->model_id) - 1;
+	memcpy(s->model_id, base, n);
+	s->model_id[n] = '\0';
+}
+
+/* model, tokenizer, host resources, engine, slots */
+static int srv_setup(struct srv *s)
+{
+	const struct gms_options *o = s->opt;
+	struct gme_engine_params ep = gme_engine_default_params();
+	int32_t per_seq;
+	int64_t n_blocks;
+	char err[512];
+	int rc;
+
+	rc = gme_model_load(o->model_path, &s->model, err, sizeof(err));
+	if (!rc) {
+		s->cfg = gme_model_config(s->model);
+		rc = gme_tokenizer_load(o->tokenizer_path, s->cfg->vocab_size,
+					&s->tok, err, sizeof(err));
+	}
+	if (rc) {
+		fprintf(stderr, "gpumux-engine: %s\n", err);
+		return -1;
+	}
+	set_model_id(s, o->model_path);
+	for (int32_t i = 0; i < s->cfg->vocab_size; i++) {
+		const char *p = gme_tokenizer_decode(s->tok, 0, i);
+		size_t n = p ? strlen(p) : 0;
+
+		if (n > s->max_piece)
+			s->max_piece = n;
+	}
+	if (!s->max_piece)
+		s->max_piece = 1;
+	if (o->block_size <= 0 || o->block_size > s->cfg->seq_len) {
+		fprintf(stderr,
+			"gpumux-engine: --block-size must be in 1..%d (seq_len)\n",
+			s->cfg->seq_len);
+		return -1;
+	}
+	s->block_size = o->block_size;
+	s->kv_block_bytes = gme_kv_block_bytes(s->model, o->block_size);
+	per_seq = (s->cfg->seq_len + o->block_size - 1) / o->block_size;
+	n_blocks = o->kv_blocks;
+	if (!n_blocks) {
+		/* max_seqs full sequences, at most DEFAULT_KV_CAP bytes */
+		int64_t cap = DEFAULT_KV_CAP / s->kv_block_bytes;
+
+		n_blocks = (int64_t)o->max_seqs * per_seq;
+		if (n_blocks > cap)
+			n_blocks = cap > per_seq ? cap : per_seq;
+	}
+	s->res.n_threads = o->n_threads;
+	rc = s->host->acquire(s->host->ctx, n_blocks * s->kv_block_bytes,
+			      &s->res, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "gpumux-engine: %s: %s\n", s->host->name, err);
+		s->host = NULL; /* nothing to release */
+		return -1;
+	}
+	ep.n_threads = s->res.n_threads;
+	ep.block_size = o->block_size;
+	ep.kv_pool = s->res.kv_pool;
+	ep.kv_pool_size = s->res.kv_pool_size;
+	ep.n_blocks = s->res.kv_pool ? 0 : n_blocks;
+	ep.max_batch_tokens = o->max_batch_tokens;
+	ep.max_seqs = o->max_seqs;
+	ep.on_token = on_token;
+	ep.user = s;
+	rc = gme_engine_create(s->model, &ep, &s->eng, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "gpumux-engine: %s\n", err);
+		return -1;
+	}
+	gme_engine_kv_usage(s->eng, &s->st.kv_used, &s->st.kv_total);
+	s->m.kv_used = s->st.kv_used;
+	s->m.kv_total = s->st.kv_total;
+	s->n_slots = o->max_seqs + o->max_waiting;
+	if (srv_init_slots(s)) {
+		fprintf(stderr, "gpumux-engine: out of memory\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* Wait for in-flight requests to finish, at most timeout s (or a signal). */
+static void drain(struct srv *s, const sigset_t *sigs, double timeout)
+{
+	const struct timespec zero = { 0 };
+	double end = now_mono() + timeout;
+	struct timespec ts;
+
+	pthread_mutex_lock(&s->lock);
+	while (s->n_free < s->n_slots && now_mono() < end) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 100 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&s->idle_cv, &s->lock, &ts);
+		pthread_mutex_unlock(&s->lock);
+		if (sigtimedwait(sigs, NULL, &zero) > 0) {
+			fprintf(stderr,
+				"gpumux-engine: second signal: cancelling\n");
+			pthread_mutex_lock(&s->lock);
+			break;
+		}
+		pthread_mutex_lock(&s->lock);
+	}
+	if (s->n_free < s->n_slots)
+		fprintf(stderr, "gpumux-engine: cancelling %d requests\n",
+			s->n_slots - s->n_free);
+	pthread_mutex_unlock(&s->lock);
+}
+
+int gms_serve(const struct gms_options *opt)
+{
+	struct srv s = { .opt = opt };
+	pthread_condattr_t ca;
+	sigset_t sigs;
+	char desc[NI_MAXHOST + NI_MAXSERV + 8], err[512];
+	const char *unix_path = NULL;
+	int fd = -1, sig, ret = 1;
+	unsigned int flags;
+	int32_t kv_total;
+
+	s.host = opt->host ? opt->host : &gms_host_standalone;
+	s.started = time(NULL);
+	s.salt = mix64((uint64_t)s.started ^ ((uint64_t)getpid() << 32) ^
+		       (uint64_t)(now_mono() * 1e9));
+	pthread_mutex_init(&s.lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s.engine_cv, &ca);
+	pthread_cond_init(&s.idle_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	s.m.ttft.le = ttft_le;
+	s.m.e2e.le = e2e_le;
+
+	/* before any thread exists (the engine's pool too): they inherit it */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (srv_setup(&s))
+		goto out;
+	if (!strncmp(opt->listen, "unix:", 5)) {
+		unix_path = opt->listen + 5;
+		fd = listen_unix(unix_path, err, sizeof(err));
+		snprintf(desc, sizeof(desc), "%s", opt->listen);
+	} else {
+		fd = listen_inet(opt->listen, desc, sizeof(desc), err,
+				 sizeof(err));
+	}
+	if (fd < 0) {
+		fprintf(stderr, "gpumux-engine: %s\n", err);
+		unix_path = NULL;
+		goto out;
+	}
+	kv_total = s.m.kv_total;
+	if (pthread_create(&s.engine_thread, NULL, engine_main, &s)) {
+		fprintf(stderr, "gpumux-engine: cannot start a thread\n");
+		goto out;
+	}
+	s.engine_started = true;
+	flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD |
+		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	s.httpd = MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, &s,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, &s,
+		MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED,
+		on_completed, &s, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned int)(opt->max_connections ? opt->max_connections :
+						      s.n_slots + 32),
+		MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned int)CONNECTION_TIMEOUT_S, MHD_OPTION_END);
+	if (!s.httpd) {
+		fprintf(stderr,
+			"gpumux-engine: cannot start the HTTP server\n");
+		goto out;
+	}
+	printf("gpumux-engine: serving %s on %s (%d slots, %d KV blocks of %d tokens, %s)\n",
+	       s.model_id, desc, s.n_slots, kv_total, s.block_size,
+	       s.host->name);
+	fflush(stdout);
+
+	while (sigwait(&sigs, &sig))
+		;
+	fprintf(stderr, "gpumux-engine: %s: shutting down\n", strsignal(sig));
+	pthread_mutex_lock(&s.lock);
+	s.draining = true;
+	pthread_mutex_unlock(&s.lock);
+	MHD_quiesce_daemon(s.httpd);
+	drain(&s, &sigs, opt->drain_timeout);
+	ret = 0;
+out:
+	if (s.engine_started) {
+		pthread_mutex_lock(&s.lock);
+		s.draining = true;
+		s.stop = true;
+		pthread_cond_signal(&s.engine_cv);
+		pthread_mutex_unlock(&s.lock);
+		pthread_join(s.engine_thread, NULL);
+	}
+	if (s.httpd)
+		MHD_stop_daemon(s.httpd);
+	if (fd >= 0)
+		close(fd);
+	if (unix_path)
+		unlink(unix_path);
+	srv_free(&s);
+	return ret;
+}
