@@ -41,9 +41,9 @@ USER_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror \
 TEST_BIN := $(BUILD)/tests/bin
 
 .PHONY: all module vm-module tests-kmod vm-check check unit-check \
-	bench-kmod demo lint checkpatch sparse dkms-check debug-kernel clean help
+	bench-kmod demo demo-kmod lint checkpatch sparse dkms-check debug-kernel clean help
 
-all: module engine
+all: module engine gpumuxd gpumuxctl libgpumux
 
 # Every fragment may add targets to CHECK_EXTRA (run by `make check` after the
 # module suite) and INSTALL_EXTRA (run by `make install`).
@@ -103,8 +103,11 @@ bench-kmod: vm-module tests-kmod
 	tests/vm/run.sh --kernel $(KERNEL) --module $(BUILD)/mod/$(KERNEL)/gpumux.ko \
 		--bin $(TEST_BIN) --suite bench --out $(BUILD)/bench-kmod.csv
 
-## demo: the main job: boot the VM and show the module at work
-demo: vm-module tests-kmod
+## demo: the main job: boot the VM; gpumuxd, two engines sharing a virtual GPU, gpumuxctl status (= demo-daemon)
+demo: demo-daemon
+
+## demo-kmod: boot the VM and show the module alone at work (demo-kmod.c)
+demo-kmod: vm-module tests-kmod
 	tests/vm/run.sh --kernel $(KERNEL) --module $(BUILD)/mod/$(KERNEL)/gpumux.ko \
 		--bin $(TEST_BIN) --suite demo
 

@@ -6,13 +6,20 @@
 #
 #   /lib/gmvm/gpumux.ko         the module under test
 #   /lib/gmvm/deps/NN-name.ko   modules it depends on, loaded in NN order
+#   /lib/gmvm/boot/NN-name.ko   modules the suite needs first (9p, virtio_blk,
+#                               ext4), loaded in NN order
 #   /bin/test-*                 test programs       (suite kmod)
 #   /bin/kmod-bench*            benchmark programs  (suite bench)
 #   /bin/demo-kmod              the demo            (suite demo)
 #
 # What to do comes from the kernel command line:
-#   gmvm.suite=kmod|bench|demo|probe   gmvm.kernel=debian|debug
-#   gmvm.test_timeout=SECONDS          (per test program, suite kmod)
+#   gmvm.suite=kmod|bench|demo|daemon|demo-daemon|systemd|probe
+#   gmvm.kernel=debian|debug
+#   gmvm.test_timeout=SECONDS          (per test program, suites kmod, daemon)
+#   gmvm.repo=DIR gmvm.build=DIR       (suites daemon, demo-daemon: the
+#                                      repository and build/ on the host)
+#   gmvm.9p_cache=MODE                 (the 9p cache mode of /host)
+#   gmvm.only=GLOB                     (suite daemon: the tests to run)
 #
 # Output goes two ways.  The console (ttyS0) is for people: everything that
 # happens, interleaved with kernel messages.  The channel (ttyS1, a file on
@@ -21,6 +28,7 @@
 #
 #   GMVM:HELLO <suite> <uptime>          the suite starts
 #   GMVM:R PASS: name                    one sub-test result (also FAIL:, SKIP:)
+#   GMVM:NOTE text                       a line for the host's summary
 #   GMVM:FILE <name> <md5>               a file follows, line by line, up to
 #   GMVM:FILE-END <name>
 #   GMVM:END <passed> <failed> <skipped> <uptime>   the suite is over
@@ -35,6 +43,12 @@ export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 SUITE=kmod
 KERNEL=debian
 TEST_TIMEOUT=300
+REPO=
+BUILD=
+CACHE_9P=loose
+ONLY=
+# Where the host's root is mounted (suites daemon, demo-daemon).
+HOST=/host
 MODULE=/lib/gmvm/gpumux.ko
 DEBUGFS=/sys/kernel/debug
 COUNTERS=$DEBUGFS/gpumux/counters
@@ -178,12 +192,18 @@ why() {
 
 # Copy lines from stdin to the console and to file $1; with $2 = record,
 # send the result lines among them to the host as they come, so that what a
-# program reported before the VM died still counts.
+# program reported before the VM died still counts, and "NOTE: text" lines
+# as notes for the host's summary.
 relay() {
 	while IFS= read -r line || [ -n "$line" ]; do
 		printf '%s\n' "$line"
 		printf '%s\n' "$line" >>"$1"
-		[ "$2" != record ] || ! is_result "$line" || record "R $line"
+		[ "$2" = record ] || continue
+		if is_result "$line"; then
+			record "R $line"
+		else
+			case $line in "NOTE: "*) record "NOTE ${line#NOTE: }" ;; esac
+		fi
 	done
 }
 
@@ -253,10 +273,16 @@ unload_module() {
 # results.  A program that fails without saying why, dies of a signal or
 # runs out of time is one more failure, named after it.
 run_test() {
-	name=${1##*/}
-	say "=== $name (limit ${TEST_TIMEOUT}s)"
+	run_counted "$TEST_TIMEOUT" "${1##*/}" "$1"
+}
+
+# run_counted SECS NAME CMD...: run_test's work for any command.
+run_counted() {
+	limit=$1 name=$2
+	shift 2
+	say "=== $name (limit ${limit}s)"
 	start=$(now_s)
-	run_prog "$TEST_TIMEOUT" "$name" record "$1"
+	run_prog "$limit" "$name" record "$@"
 	took=$(($(now_s) - start))
 	nres=0
 	nfail=0
@@ -270,8 +296,8 @@ run_test() {
 	if [ "$RC" = stuck ]; then
 		result FAIL "$name" "still running ${took}s after it was started: stuck in the kernel?"
 	elif [ "$RC" -gt 128 ]; then
-		if [ "$took" -ge "$TEST_TIMEOUT" ]; then
-			result FAIL "$name" "timed out after ${TEST_TIMEOUT}s"
+		if [ "$took" -ge "$limit" ]; then
+			result FAIL "$name" "timed out after ${limit}s"
 		else
 			result FAIL "$name" "killed by signal $((RC - 128))"
 		fi
@@ -463,6 +489,164 @@ suite_demo() {
 	finish_module
 }
 
+# ------------------------------------------- suites daemon, demo-daemon
+
+# Load the modules the suite needs first (/lib/gmvm/boot, in order).
+# Sub-test "vm: boot modules", reported when it fails.
+load_boot_modules() {
+	for m in /lib/gmvm/boot/*.ko; do
+		[ -e "$m" ] || continue
+		bounded 60 insmod "$m"
+		if [ "$RC" != 0 ]; then
+			result FAIL "vm: boot modules" "insmod ${m##*/}: $(why)"
+			return 1
+		fi
+	done
+}
+
+# mount_9p TAG DIR [OPTIONS]: mount the host's 9p share TAG read-only.
+mount_9p() {
+	bounded 60 mount -t 9p \
+		-o "trans=virtio,version=9p2000.L,msize=512000,ro${3:+,$3}" "$1" "$2"
+}
+
+# The host's root (9p tag hostroot, read-only) at $HOST, with the guest's
+# own proc, sys, dev, debugfs and cgroup2 over it and tmpfs where programs
+# write (/tmp, /run, /var/tmp, /dev/shm).  Sub-test "vm: mount the host's
+# root".
+mount_host() {
+	name="vm: mount the host's root"
+	load_boot_modules || return 1
+	t0=$(uptime_s)
+	mkdir -p $HOST
+	mount_9p hostroot $HOST "cache=$CACHE_9P"
+	if [ "$RC" != 0 ]; then
+		result FAIL "$name" "9p: $(why)"
+		return 1
+	fi
+	for m in "proc proc /proc" "sysfs sysfs /sys" "devtmpfs devtmpfs /dev" \
+		"devpts devpts /dev/pts gid=5,mode=620,ptmxmode=666" \
+		"tmpfs tmpfs /dev/shm mode=1777" "debugfs debugfs /sys/kernel/debug" \
+		"cgroup2 cgroup2 /sys/fs/cgroup" "tmpfs tmpfs /tmp mode=1777" \
+		"tmpfs tmpfs /run mode=755" "tmpfs tmpfs /var/tmp mode=1777"; do
+		set -- $m
+		[ -d "$HOST$3" ] || mkdir -p "$HOST$3" 2>/dev/null
+		bounded 30 mount -t "$1" ${4:+-o "$4"} "$2" "$HOST$3"
+		if [ "$RC" != 0 ]; then
+			result FAIL "$name" "$1 on $3: $(why)"
+			return 1
+		fi
+	done
+	# What udev would add: /dev/fd (bash's process substitution) & co.
+	ln -s /proc/self/fd $HOST/dev/fd
+	ln -s /proc/self/fd/0 $HOST/dev/stdin
+	ln -s /proc/self/fd/1 $HOST/dev/stdout
+	ln -s /proc/self/fd/2 $HOST/dev/stderr
+	if [ ! -f "$HOST$REPO/tests/daemon/run-suite.sh" ]; then
+		result FAIL "$name" "no $REPO/tests/daemon/run-suite.sh under $HOST"
+		return 1
+	fi
+	result PASS "$name"
+	record "NOTE 9p: host root mounted in $(awk -v a="$t0" -v b="$(uptime_s)" \
+		'BEGIN { printf "%.2f", b - a }') s (cache=$CACHE_9P)"
+}
+
+# Sub-test: no process is left in the chroot once its suite is over.  Any
+# that is gets killed, so that rmmod is not refused because of it.
+kill_leftovers() {
+	left=
+	for p in /proc/[0-9]*; do
+		[ "$(readlink "$p/root" 2>/dev/null)" = $HOST ] || continue
+		left="$left ${p#/proc/}($(cat "$p/comm" 2>/dev/null))"
+		kill -9 "${p#/proc/}" 2>/dev/null
+	done
+	if [ -z "$left" ]; then
+		result PASS "vm: the suite left no process behind"
+	else
+		result FAIL "vm: the suite left no process behind" "killed:$left"
+		sleep 1
+	fi
+}
+
+# suite_daemon [--demo]: tests/daemon/run-suite.sh in the host's root, then
+# the module checks of suite kmod.
+suite_daemon() {
+	if ! load_module; then
+		result FAIL "daemon suite" "not run: the module did not load"
+		return
+	fi
+	if [ -c /dev/gpumux ]; then
+		result PASS "vm: /dev/gpumux exists"
+	else
+		result FAIL "vm: /dev/gpumux exists" "no character device"
+	fi
+	if mount_host; then
+		# The runner has its own limit per test; the host's limit on the
+		# whole VM is its own.
+		run_counted $NO_LIMIT run-suite chroot $HOST /usr/bin/env -i \
+			PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+			HOME=/tmp LANG=C.UTF-8 TERM=dumb GMVM_GUEST=1 \
+			GMVM_KERNEL="$KERNEL" GMVM_TEST_TIMEOUT="$TEST_TIMEOUT" \
+			GMVM_ONLY="$ONLY" GPUMUX_REPO="$REPO" GPUMUX_BUILD="$BUILD" \
+			/bin/bash "$REPO/tests/daemon/run-suite.sh" "$@"
+		kill_leftovers
+	fi
+	check_counters
+	[ "$1" = --demo ] || check_rmmod_busy
+	finish_module
+}
+
+# ------------------------------------------------------ suite systemd
+
+# Mount the root disk at /newroot and copy the stage (9p tag "stage") over
+# it.  Failures only are reported, as "vm: root disk": on success the test
+# unit in the booted system sends every result.
+prepare_root() {
+	load_boot_modules || return 1
+	if ! wait_for /dev/vda 10; then
+		result FAIL "vm: root disk" "no /dev/vda"
+		return 1
+	fi
+	bounded 60 mount -t ext4 -o rw /dev/vda /newroot
+	if [ "$RC" != 0 ]; then
+		result FAIL "vm: root disk" "mount: $(why)"
+		return 1
+	fi
+	mount_9p stage /stage
+	if [ "$RC" != 0 ]; then
+		result FAIL "vm: root disk" "9p stage: $(why)"
+		return 1
+	fi
+	bounded 300 cp -a /stage/. /newroot/
+	if [ "$RC" != 0 ]; then
+		result FAIL "vm: root disk" "copying the stage: $(why)"
+		return 1
+	fi
+	umount /stage
+	bounded 60 chroot /newroot /sbin/ldconfig
+	if [ "$RC" != 0 ]; then
+		result FAIL "vm: root disk" "ldconfig: $(why)"
+		return 1
+	fi
+	if [ ! -x /newroot/lib/systemd/systemd ]; then
+		result FAIL "vm: root disk" "no /lib/systemd/systemd on it"
+		return 1
+	fi
+}
+
+# Hand the machine to systemd (does not return).  The channel is closed
+# here; the test unit opens ttyS1 again.
+switch_to_systemd() {
+	say "switching to systemd at $(uptime_s)s"
+	exec 9>&-
+	umount $DEBUGFS
+	umount /tmp
+	for m in /dev /proc /sys; do
+		mount -o move $m /newroot$m
+	done
+	exec switch_root /newroot /lib/systemd/systemd
+}
+
 # ---------------------------------------------------------------- main
 
 mount -t proc proc /proc
@@ -479,6 +663,10 @@ for word in $(cat /proc/cmdline); do
 	gmvm.suite=*) SUITE=${word#*=} ;;
 	gmvm.kernel=*) KERNEL=${word#*=} ;;
 	gmvm.test_timeout=*) TEST_TIMEOUT=${word#*=} ;;
+	gmvm.repo=*) REPO=${word#*=} ;;
+	gmvm.build=*) BUILD=${word#*=} ;;
+	gmvm.9p_cache=*) CACHE_9P=${word#*=} ;;
+	gmvm.only=*) ONLY=${word#*=} ;;
 	esac
 done
 
@@ -502,6 +690,9 @@ case $SUITE in
 kmod) suite_kmod ;;
 bench) suite_bench ;;
 demo) suite_demo ;;
+daemon) suite_daemon ;;
+demo-daemon) suite_daemon --demo ;;
+systemd) prepare_root && switch_to_systemd ;;
 probe) ;; # run.sh checking that the VM boots at all
 *) result FAIL "vm: suite" "unknown suite '$SUITE'" ;;
 esac

@@ -3,9 +3,10 @@
 #
 # Boot a throw-away QEMU VM with gpumux.ko and run a suite in it.
 #
-#   tests/vm/run.sh --kernel debian|debug --module PATH/gpumux.ko --bin DIR
-#                   --suite kmod|bench|demo [--out FILE] [--timeout SECONDS]
-#                   [--test-timeout SECONDS]
+#   tests/vm/run.sh --kernel debian|debug --module PATH/gpumux.ko [--bin DIR]
+#                   --suite kmod|bench|demo|daemon|demo-daemon|systemd
+#                   [--stage DIR] [--only GLOB] [--out FILE]
+#                   [--timeout SECONDS] [--test-timeout SECONDS]
 #
 #   --kernel debian   Debian's kernel, the ABI of the newest installed
 #                     /usr/src/linux-headers-*-amd64 (linux-image-<abi> is
@@ -14,15 +15,29 @@
 #                     built by tests/vm/debug-kernel.sh when missing.
 #   --module FILE     the gpumux.ko to test (its vermagic must match).
 #   --bin DIR         every executable in DIR goes into the VM's /bin:
-#                     test-* (suite kmod), kmod-bench* (bench), demo-kmod.
+#                     test-* (suite kmod), kmod-bench* (bench), demo-kmod
+#                     (needed by those three suites only).
 #   --suite NAME      kmod: load, run each test-*, check the kernel log, the
 #                           leak counters and rmmod; count PASS/FAIL/SKIP.
 #                     bench: run each kmod-bench* PROG as `PROG CSV`; the CSV
 #                           comes back to --out FILE.
 #                     demo: run demo-kmod, show debugfs gpumux/state.
+#                     daemon: load the module, mount the host's root read-only
+#                           (9p) at /host, chroot into it and run
+#                           tests/daemon/run-suite.sh (each tests/daemon/
+#                           test-*.sh|py on a private bus); then the checks
+#                           of kmod (counters, log, rmmod).
+#                     demo-daemon: the same, running tests/daemon/demo.sh.
+#                     systemd: boot the Debian root of tests/vm/mkrootfs.sh
+#                           (a qcow2 overlay) with --stage DIR copied over it
+#                           and systemd as PID 1; the unit gpumux-vmtest
+#                           runs tests/vm/systemd-test.sh.
+#   --stage DIR       suite systemd: the `make install DESTDIR=` tree.
+#   --only GLOB       suite daemon: run only the tests whose file name
+#                     matches GLOB (e.g. 'test-rig*').
 #   --out FILE        where the bench CSV goes (default build/vm/NAME.csv).
-#   --timeout S       kill the VM after S seconds (kmod and demo 900, bench
-#                     1800; twice that on the debug kernel).
+#   --timeout S       kill the VM after S seconds (kmod, demo, daemon 900,
+#                     bench 1800, systemd 300; twice on the debug kernel).
 #   --test-timeout S  kill one test program after S seconds (300).
 #
 # The last line printed is "N passed, N failed, N skipped"; the exit status
@@ -31,7 +46,8 @@
 #
 # Environment: CACHE (default ~/.cache/gpumux), BUILD (default build/ in the
 # repository), GMVM_ACCEL=tcg|kvm (skip the KVM probe), GMVM_MEM (MiB, 2048),
-# GMVM_APPEND (more kernel command-line arguments).
+# GMVM_APPEND (more kernel command-line arguments), GMVM_9P_CACHE (the 9p
+# cache mode of /host, suite daemon: loose; none, mmap, fscache).
 
 set -euo pipefail
 
@@ -52,9 +68,14 @@ SUITE=
 OUT=
 TIMEOUT=
 TEST_TIMEOUT=300
+STAGE_DIR=
+ONLY=
+# More QEMU arguments and kernel command-line words of the suite.
+QEMU_EXTRA=()
+SUITE_APPEND=
 
 usage() {
-	sed -n '4,27s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+	sed -n '4,50s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
 	exit 2
 }
 
@@ -157,6 +178,7 @@ setup_debian_kernel() {
 	fi
 	KERNEL_IMAGE=$dir/boot/vmlinuz-$abi
 	MODULES_DIR=$dir/lib/modules/$abi
+	KCONFIG=$dir/boot/config-$abi
 	VERSION=$(image_version "$KERNEL_IMAGE") || die "$KERNEL_IMAGE is not a bzImage"
 	# The ELF kernel inside, for booting by PVH.
 	if [[ ! -f $dir/vmlinux ]]; then
@@ -180,6 +202,7 @@ setup_debug_kernel() {
 		[[ -f $dir/bzImage ]] || die "tests/vm/debug-kernel.sh made no $dir/bzImage"
 	fi
 	KERNEL_IMAGE=$dir/bzImage
+	KCONFIG=$dir/build/.config
 	MODULES_DIR=$(printf '%s\n' "$dir"/modules/lib/modules/* | head -n 1)
 	[[ -d $MODULES_DIR ]] || MODULES_DIR=
 	VERSION=$(image_version "$KERNEL_IMAGE") || die "$KERNEL_IMAGE is not a bzImage"
@@ -192,7 +215,11 @@ setup_debug_kernel() {
 # ------------------------------------------------------------------ modules
 
 declare -A DEP_SEEN=()
+# The modules gpumux.ko depends on, each after its own dependencies.
 DEPS=()
+# The modules the suite needs before anything else (9p for the host's root,
+# virtio_blk and ext4 for a root disk), each after its own dependencies.
+BOOT_MODS=()
 
 # The file of module $1 (dashes and underscores are the same) in MODULES_DIR.
 find_module() {
@@ -202,18 +229,46 @@ find_module() {
 		-o -name "$b.ko.*" \) -print -quit | grep .
 }
 
-# Append the modules that module file $1 needs to DEPS, each after its own
-# dependencies, each once.
+# Append the modules that module file $1 needs to the array named $2
+# (default DEPS), each after its own dependencies, each once.
 add_deps() {
 	local names name path
+	local -n list=${2:-DEPS}
 	IFS=, read -ra names <<<"$(modinfo -F depends "$1")"
 	for name in "${names[@]}"; do
 		[[ -n $name && -z ${DEP_SEEN[$name]:-} ]] || continue
 		DEP_SEEN[$name]=1
 		path=$(find_module "$name") ||
 			die "${1##*/} needs module $name, not found for this kernel${MODULES_DIR:+ in $MODULES_DIR}"
-		add_deps "$path"
-		DEPS+=("$path")
+		add_deps "$path" "${2:-DEPS}"
+		list+=("$path")
+	done
+}
+
+# Kernel options (CONFIG_ without the prefix) of the modules suites may need
+# at boot.
+declare -A MODULE_CONFIG=(
+	[virtio_pci]=VIRTIO_PCI [9pnet_virtio]=NET_9P_VIRTIO [9p]=9P_FS
+	[virtio_blk]=VIRTIO_BLK [ext4]=EXT4_FS [crc32c_generic]=CRYPTO_CRC32C
+)
+
+# add_boot_modules NAME...: append each module (and what it needs) to
+# BOOT_MODS, unless the kernel has it built in.
+add_boot_modules() {
+	local name opt val path
+	for name in "$@"; do
+		opt=${MODULE_CONFIG[$name]}
+		val=$(sed -n "s/^CONFIG_$opt=//p" "$KCONFIG" 2>/dev/null)
+		case $val in
+		y) continue ;;
+		m) ;;
+		*) die "suite $SUITE needs CONFIG_$opt, which the $KERNEL_KIND kernel lacks" ;;
+		esac
+		[[ -z ${DEP_SEEN[$name]:-} ]] || continue
+		path=$(find_module "$name") || die "module $name not found for the $KERNEL_KIND kernel"
+		add_deps "$path" BOOT_MODS
+		DEP_SEEN[$name]=1
+		BOOT_MODS+=("$path")
 	done
 }
 
@@ -240,6 +295,11 @@ initramfs_inputs() {
 		f=${DEPS[$i]##*/}
 		printf 'lib/gmvm/deps/%02d-%s.ko %s\n' "$i" "${f%%.ko*}" "${DEPS[$i]}"
 	done
+	for i in "${!BOOT_MODS[@]}"; do
+		f=${BOOT_MODS[$i]##*/}
+		printf 'lib/gmvm/boot/%02d-%s.ko %s\n' "$i" "${f%%.ko*}" "${BOOT_MODS[$i]}"
+	done
+	[[ -n $BIN_DIR ]] || return 0
 	for f in "$BIN_DIR"/*; do
 		[[ -f $f && -x $f ]] && echo "bin/${f##*/} $f"
 	done
@@ -266,7 +326,8 @@ make_initramfs() {
 	fi
 	t0=$EPOCHREALTIME
 	stage=$RUN_DIR/stage
-	mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,lib/gmvm/deps}
+	mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,host,newroot,stage} \
+		"$stage"/lib/gmvm/{deps,boot}
 	# busybox and a link per applet (bin/sh, sbin/insmod, ...).
 	cp "$BUSYBOX" "$stage/bin/busybox"
 	while read -r applet; do
@@ -322,6 +383,7 @@ run_qemu() {
 	[[ $accel == kvm ]] && cpu=(-cpu host)
 	append="console=ttyS0 panic=-1 quiet log_buf_len=8M gmvm.suite=$suite"
 	append+=" gmvm.kernel=$KERNEL_KIND gmvm.test_timeout=$TEST_TIMEOUT"
+	[[ $suite == probe ]] || append+="${SUITE_APPEND:+ $SUITE_APPEND}"
 	[[ -z ${GMVM_APPEND:-} ]] || append+=" $GMVM_APPEND"
 	: >"$channel"
 	: >"$console"
@@ -333,6 +395,7 @@ run_qemu() {
 			-nographic -no-reboot -nic none -pidfile "$RUN_DIR/qemu.pid" \
 			-serial mon:stdio -serial "file:$channel" \
 			-kernel "$BOOT_IMAGE" -initrd "$INITRAMFS" -append "$append" \
+			"${QEMU_EXTRA[@]}" \
 			</dev/null 2>&1 | sed -u "$CLEAN_SERIAL" | if [[ $live == 1 ]]; then
 			tee "$console"
 		else
@@ -394,7 +457,7 @@ choose_accel() {
 # sent into $RUN_DIR/files/.
 parse_records() {
 	local src=$1 line name sum want file=
-	PASSED=0 FAILED=0 SKIPPED=0 FAIL_LINES=() GUEST_END='' GUEST_HELLO=''
+	PASSED=0 FAILED=0 SKIPPED=0 FAIL_LINES=() GUEST_END='' GUEST_HELLO='' NOTES=()
 	mkdir -p "$RUN_DIR/files"
 	while IFS= read -r line; do
 		if [[ -n $file ]]; then
@@ -414,6 +477,7 @@ parse_records() {
 		case $line in
 		"GMVM:HELLO "*) GUEST_HELLO=${line#GMVM:HELLO } ;;
 		"GMVM:END "*) GUEST_END=${line#GMVM:END } ;;
+		"GMVM:NOTE "*) NOTES+=("${line#GMVM:NOTE }") ;;
 		"GMVM:R PASS: "*) PASSED=$((PASSED + 1)) ;;
 		"GMVM:R SKIP: "*) SKIPPED=$((SKIPPED + 1)) ;;
 		"GMVM:R FAIL: "*)
@@ -465,6 +529,70 @@ deliver_files() {
 	fi
 }
 
+# ------------------------------------------------------------------ suites
+
+# Suites daemon and demo-daemon: the host's root, read-only over 9p (tag
+# hostroot), which the guest mounts at /host and chroots into, so that
+# the repository, build/ and the host's programs and libraries are at the
+# same paths in the guest.
+setup_host_share() {
+	local w
+	for w in "$ROOT" "$BUILD"; do
+		[[ $w != *[[:space:]]* ]] || die "path with white space: '$w'"
+	done
+	QEMU_EXTRA+=(-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap")
+	SUITE_APPEND="gmvm.repo=$ROOT gmvm.build=$BUILD gmvm.9p_cache=${GMVM_9P_CACHE:-loose}"
+	[[ -z $ONLY ]] || SUITE_APPEND+=" gmvm.only=$ONLY"
+}
+
+# Suite systemd: the Debian root of mkrootfs.sh as /dev/vda (snapshot=on:
+# the guest's writes go to a temporary file, the image stays as built),
+# and the tree to copy over it as 9p tag "stage": --stage DIR (make
+# install), gpumux.ko under /usr/lib/modules/<abi>/extra with a modules.dep
+# made by depmod here, the test unit and its polkit rule.
+setup_systemd() {
+	local rootfs stage moddir d rel t0=$EPOCHREALTIME
+	[[ -n $MODULES_DIR ]] || die "suite systemd needs a kernel with modules (KERNEL=debian)"
+	rootfs=$("$VM_SRC/mkrootfs.sh") || die "tests/vm/mkrootfs.sh failed"
+	stage=$RUN_DIR/root-stage
+	mkdir -p "$stage"
+	[[ -z $STAGE_DIR ]] || cp -a "$STAGE_DIR/." "$stage/"
+	# The root is merged-/usr (/lib -> usr/lib, ...): move what the
+	# install put in /lib, /bin, /sbin, /lib64 under /usr, or copying the
+	# directory over the symbolic link in the guest would fail.
+	for d in bin sbin lib lib64; do
+		if [[ -d $stage/$d && ! -L $stage/$d ]]; then
+			mkdir -p "$stage/usr/$d"
+			cp -a "$stage/$d/." "$stage/usr/$d/"
+			rm -rf "${stage:?}/$d"
+		fi
+	done
+	moddir=$stage/usr/lib/modules/$RELEASE
+	mkdir -p "$moddir/extra"
+	copy_module "$MODULE" "$moddir/extra/gpumux.ko"
+	for d in "${DEPS[@]}"; do
+		rel=${d#"$MODULES_DIR"/}
+		mkdir -p "$moddir/$(dirname "$rel")"
+		copy_module "$d" "$moddir/${rel%%.ko*}.ko"
+	done
+	for d in modules.builtin modules.builtin.modinfo modules.order; do
+		[[ ! -f $MODULES_DIR/$d ]] || cp "$MODULES_DIR/$d" "$moddir/"
+	done
+	depmod -b "$stage/usr" "$RELEASE" || die "depmod failed"
+	# The test: a unit that runs systemd-test.sh once the system is up.
+	install -D -m 755 "$VM_SRC/systemd-test.sh" "$stage/usr/lib/gpumux-vmtest/systemd-test.sh"
+	install -D -m 644 "$VM_SRC/gpumux-vmtest.service" \
+		"$stage/etc/systemd/system/gpumux-vmtest.service"
+	install -D -m 644 "$VM_SRC/gmvm-test.rules" "$stage/etc/polkit-1/rules.d/49-gmvm-test.rules"
+	mkdir -p "$stage/etc/systemd/system/multi-user.target.wants"
+	ln -sf ../gpumux-vmtest.service "$stage/etc/systemd/system/multi-user.target.wants/"
+	QEMU_EXTRA+=(-vga none
+		-drive "file=$rootfs,if=virtio,format=raw,snapshot=on,cache=unsafe"
+		-virtfs "local,path=$stage,mount_tag=stage,security_model=none,readonly=on")
+	SUITE_APPEND="systemd.show_status=1"
+	say "root ${rootfs/#$HOME/\~}, staged in $(since "$t0") s ($(du -sk "$stage" | cut -f1) KiB)"
+}
+
 # ------------------------------------------------------------------ main
 
 while [[ $# -gt 0 ]]; do
@@ -478,28 +606,37 @@ while [[ $# -gt 0 ]]; do
 	--out) OUT=$2 ;;
 	--timeout) TIMEOUT=$2 ;;
 	--test-timeout) TEST_TIMEOUT=$2 ;;
+	--stage) STAGE_DIR=$2 ;;
+	--only) ONLY=$2 ;;
 	*) usage ;;
 	esac
 	shift 2
 done
 [[ $KERNEL_KIND == debian || $KERNEL_KIND == debug ]] || usage
-[[ $SUITE == kmod || $SUITE == bench || $SUITE == demo ]] || usage
-[[ -n $MODULE && -n $BIN_DIR ]] || usage
+case $SUITE in
+kmod | bench | demo) [[ -n $BIN_DIR ]] || usage ;;
+daemon | demo-daemon | systemd) ;;
+*) usage ;;
+esac
+[[ -n $MODULE ]] || usage
 [[ $TEST_TIMEOUT =~ ^[0-9]+$ && ${TIMEOUT:-1} =~ ^[0-9]+$ ]] || usage
+[[ $ONLY != *[[:space:]]* ]] || die "--only: no white space please"
 if [[ -z $TIMEOUT ]]; then
 	TIMEOUT=900
 	[[ $SUITE == bench ]] && TIMEOUT=1800
+	[[ $SUITE == systemd ]] && TIMEOUT=300
 	[[ $KERNEL_KIND == debug ]] && TIMEOUT=$((TIMEOUT * 2))
 fi
 
 [[ -f $MODULE ]] || die "no module $MODULE (make vm-module KERNEL=$KERNEL_KIND)"
-[[ -d $BIN_DIR ]] || die "no directory $BIN_DIR (make tests-kmod)"
+[[ -z $BIN_DIR || -d $BIN_DIR ]] || die "no directory $BIN_DIR (make tests-kmod)"
+[[ -z $STAGE_DIR || -d $STAGE_DIR ]] || die "no directory $STAGE_DIR"
 BUSYBOX=$(command -v busybox) || die "busybox not found (apt-get install busybox-static)"
 file -L "$BUSYBOX" | grep 'statically linked' >/dev/null ||
 	die "$BUSYBOX is not static (apt-get install busybox-static)"
 command -v "$QEMU" >/dev/null || die "$QEMU not found (apt-get install qemu-system-x86)"
 MODULE=$(realpath "$MODULE")
-BIN_DIR=$(realpath "$BIN_DIR")
+[[ -z $BIN_DIR ]] || BIN_DIR=$(realpath "$BIN_DIR")
 
 mkdir -p "$WORK" "$CACHE"
 RUN_DIR=$(mktemp -d "$WORK/run.XXXXXX")
@@ -526,14 +663,23 @@ VERMAGIC=$(modinfo -F vermagic "$MODULE" | cut -d' ' -f1)
 [[ $VERMAGIC == "$RELEASE" ]] ||
 	die "$MODULE is built for $VERMAGIC, the $KERNEL_KIND kernel is $RELEASE (make vm-module KERNEL=$KERNEL_KIND)"
 
+case $SUITE in
+daemon | demo-daemon) add_boot_modules virtio_pci 9pnet_virtio 9p ;;
+systemd) add_boot_modules virtio_pci virtio_blk crc32c_generic ext4 9pnet_virtio 9p ;;
+esac
 add_deps "$MODULE"
 make_initramfs
 choose_accel
+case $SUITE in
+daemon | demo-daemon) setup_host_share ;;
+systemd) setup_systemd ;;
+esac
 
 say "suite $SUITE: kernel $KERNEL_KIND $RELEASE (${BOOT_IMAGE/#$HOME/\~})," \
 	"$ACCEL, $MEM MiB, limit ${TIMEOUT}s (each test ${TEST_TIMEOUT}s)"
 say "initramfs ${INITRAMFS##*/} ($(du -k "$INITRAMFS" | cut -f1) KiB, $INITRAMFS_NOTE);" \
 	"modules loaded first: ${DEPS[*]##*/}${DEPS[*]:+, then }gpumux.ko"
+[[ ${#BOOT_MODS[@]} == 0 ]] || say "boot modules: ${BOOT_MODS[*]##*/}"
 
 t0=$EPOCHREALTIME
 run_qemu "$ACCEL" "$SUITE" "$TIMEOUT" "$RUN_DIR/console.log" "$RUN_DIR/channel.log" 1
@@ -582,6 +728,9 @@ cp "$RUN_DIR/channel.log" "$WORK/$SUITE-$KERNEL_KIND.channel.log"
 echo
 say "---- $SUITE on the $KERNEL_KIND kernel: console log in" \
 	"${WORK#"$ROOT"/}/$SUITE-$KERNEL_KIND.console.log"
+for line in "${NOTES[@]}"; do
+	say "note: $line"
+done
 for line in "${FAIL_LINES[@]}"; do
 	say "$line"
 done
