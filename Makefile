@@ -53,6 +53,7 @@ INSTALL_EXTRA :=
 include engine/engine.mk
 include daemon/policy.mk
 -include daemon/daemon.mk
+-include daemon/gsched.mk
 -include daemon/ctl/ctl.mk
 -include libclient/libclient.mk
 -include systemd/install.mk
