@@ -20,7 +20,7 @@
 
 /*
  * Errors, each with the errno sd_bus_error_get_errno() maps it to (the
- * table is gm_bus_error_map in daemon/bus-errors.c).
+ * table is gm_bus_errors in daemon/bus.c).
  */
 #define GM_ERROR_PREFIX GM_BUS_NAME ".Error."
 #define GM_ERROR_INVALID_OPTION GM_ERROR_PREFIX "InvalidOption" /* EINVAL */

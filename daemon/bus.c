@@ -39,7 +39,7 @@ static uint32_t path_id(const char *path, const char *prefix)
 	size_t n = strlen(prefix);
 	uint32_t id;
 
-	if (strncmp(path, prefix, n) || path[n] != '/')
+	if (strncmp(path, prefix, n) || path[n] != '/' || path[n + 1] == '0')
 		return 0;
 	if (gm_parse_u32(path + n + 1, 1, UINT32_MAX, &id))
 		return 0;
@@ -724,6 +724,17 @@ static int method_fence(sd_bus_message *m, void *data, sd_bus_error *error)
 	ret = gm_auth_admin(ctx, m, method_fence, error);
 	if (ret <= 0)
 		return ret ? ret : 1; /* 0: polkit will call again */
+	if (!fenced && t->fenced) {
+		/* Its minimum must fit again beside the others'. */
+		t->fenced = false;
+		ret = gm_plan_fits(ctx, NULL);
+		t->fenced = true;
+		if (ret < 0)
+			return sd_bus_error_setf(
+				error, GM_ERROR_NO_CAPACITY,
+				"min_cus %u of tenant %u does not fit beside the other tenants' minimums: lower it first",
+				t->min_cus, t->id);
+	}
 	f.tenant_id = t->id;
 	f.flags = fenced ? 0 : GPUMUX_FENCE_CLEAR;
 	ret = gm_kmod_cmd(&ctx->kmod, GPUMUX_CMD_TENANT_FENCE, &f, sizeof(f));
@@ -731,11 +742,11 @@ static int method_fence(sd_bus_message *m, void *data, sd_bus_error *error)
 		return module_error(error, ret, "Fencing the tenant");
 	if (fenced && !t->fenced)
 		ctx->counters.fences++;
-	t->fenced = fenced;
 	gm_info("tenant %u (%s): %s", t->id, t->name,
 		fenced ? "fenced" : "fence lifted");
+	/* The refresh in the rebalance sees the flag and signals it. */
 	gm_rebalance(ctx);
-	gm_bus_partition_changed(ctx, t);
+	gm_bus_counters_changed(ctx);
 	return sd_bus_reply_method_return(m, NULL);
 }
 
@@ -1113,6 +1124,13 @@ int gm_bus_setup(struct gm_ctx *ctx)
 	}
 	ret = sd_bus_attach_event(ctx->bus, ctx->event,
 				  SD_EVENT_PRIORITY_NORMAL);
+	if (ret < 0)
+		return ret;
+	/*
+	 * Losing the bus ends the loop with a failure: systemd restarts the
+	 * daemon, which adopts every tenant.
+	 */
+	ret = sd_bus_set_exit_on_disconnect(ctx->bus, 1);
 	if (ret < 0)
 		return ret;
 	ret = sd_bus_request_name(ctx->bus, GM_BUS_NAME, 0);

@@ -53,6 +53,9 @@ int gm_discover_drm(int (*add)(void *data, const char *ident,
 	n = drmGetDevices2(0, devs, MAX_DEVICES);
 	if (n < 0)
 		return n == -ENODEV ? 0 : n;
+	/* Older libdrm returns how many exist, not how many it filled. */
+	if (n > MAX_DEVICES)
+		n = MAX_DEVICES;
 	if (!n)
 		gm_info("libdrm: no DRM devices");
 	for (i = 0; i < n && !ret; i++) {

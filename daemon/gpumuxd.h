@@ -103,6 +103,7 @@ struct gm_kmod {
 	int fd; /* /dev/gpumux, the control file */
 	struct io_uring ring;
 	bool ring_ok;
+	bool broken; /* a submission failed: never submit again */
 	int efd; /* eventfd the ring signals */
 	uint64_t seq; /* user_data of the last command */
 	/* The armed EVENT_FETCH. */
@@ -221,6 +222,8 @@ struct gm_ctx {
 
 	struct gm_pending_auth *auths; /* polkit checks in flight */
 	bool rebalance_queued;
+	unsigned int rebalance_failures; /* in a row: the retry backs off */
+	unsigned int fetch_failures; /* in a row */
 };
 
 /* log.c-ish: to stderr with a syslog priority prefix (journald reads it). */

@@ -65,6 +65,8 @@ int gm_kmod_cmd(struct gm_kmod *k, unsigned int op, void *arg, size_t len)
 	uint64_t seq;
 	int ret;
 
+	if (k->broken)
+		return -EIO;
 	sqe = get_sqe(k);
 	if (!sqe)
 		return -EBUSY;
@@ -74,14 +76,25 @@ int gm_kmod_cmd(struct gm_kmod *k, unsigned int op, void *arg, size_t len)
 	prep_cmd(sqe, k->fd, op, arg, len);
 	sqe->user_data = seq;
 	ret = io_uring_submit(&k->ring);
-	if (ret < 0)
-		return ret;
+	if (ret < 0) {
+		/*
+		 * The SQE stays in the ring, pointing at the caller's struct:
+		 * it must never be submitted later.  Give up on the ring.
+		 */
+		k->broken = true;
+		gm_err("io_uring submit: %s: the ring is unusable",
+		       strerror(-ret));
+		return -EIO;
+	}
 	for (;;) {
 		ret = io_uring_wait_cqe(&k->ring, &cqe);
 		if (ret == -EINTR)
 			continue;
-		if (ret < 0)
-			return ret;
+		if (ret < 0) {
+			/* In flight, writing to the caller's struct: stop. */
+			gm_err("io_uring wait: %s: exiting", strerror(-ret));
+			_exit(EXIT_FAILURE);
+		}
 		if (cqe->user_data == seq) {
 			ret = cqe->res;
 			io_uring_cqe_seen(&k->ring, cqe);
@@ -97,6 +110,8 @@ int gm_kmod_arm(struct gm_kmod *k)
 	struct io_uring_sqe *sqe;
 	int ret;
 
+	if (k->broken)
+		return -EIO;
 	if (k->fetch_armed || k->fetch_done)
 		return 0;
 	sqe = get_sqe(k);
@@ -109,8 +124,10 @@ int gm_kmod_arm(struct gm_kmod *k)
 		 sizeof(k->fetch));
 	sqe->user_data = TAG_FETCH;
 	ret = io_uring_submit(&k->ring);
-	if (ret < 0)
-		return ret;
+	if (ret < 0) {
+		k->broken = true;
+		return -EIO;
+	}
 	k->fetch_armed = true;
 	return 0;
 }
@@ -146,11 +163,18 @@ int gm_kmod_list(struct gm_kmod *k, uint32_t kind, size_t entry_size,
 	char *arr = NULL, *na;
 	size_t n = 0, cap = 0;
 	uint32_t start = 0;
+	bool grow = false;
 	int ret;
 
 	for (;;) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
+		/*
+		 * The module returns whole objects only (all the partitions
+		 * of a tenant, up to one per GPU), and EOVERFLOW when the
+		 * next does not fit: keep room for GPUMUX_MAX_GPUS entries.
+		 */
+		if (cap - n < GPUMUX_MAX_GPUS || grow) {
+			cap = cap ? cap * 2 : 4 * GPUMUX_MAX_GPUS;
+			grow = false;
 			na = realloc(arr, cap * entry_size);
 			if (!na) {
 				ret = -ENOMEM;
@@ -165,6 +189,10 @@ int gm_kmod_list(struct gm_kmod *k, uint32_t kind, size_t entry_size,
 		l.capacity = (uint32_t)(cap - n < 1024 ? cap - n : 1024);
 		l.start_id = start;
 		ret = gm_kmod_cmd(k, GPUMUX_CMD_LIST, &l, sizeof(l));
+		if (ret == -EOVERFLOW && l.capacity < 1024) {
+			grow = true; /* not with the room kept above */
+			continue;
+		}
 		if (ret < 0)
 			goto fail;
 		if (l.count > l.capacity) {

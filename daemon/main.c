@@ -51,8 +51,16 @@ static int on_kmod(sd_event_source *s, int fd, uint32_t revents, void *data)
 	(void)fd;
 	(void)revents;
 	n = gm_kmod_reap(&ctx->kmod);
-	if (n < 0 && n != -ECANCELED)
+	if (n < 0 && n != -ECANCELED) {
 		gm_warn("module event fetch: %s", strerror(-n));
+		/* A fetch that fails at once, again and again: give up. */
+		if (++ctx->fetch_failures > 20) {
+			gm_err("module event fetch keeps failing: exiting");
+			return sd_event_exit(ctx->event, EXIT_FAILURE);
+		}
+	} else {
+		ctx->fetch_failures = 0;
+	}
 	if (n > 0)
 		gm_handle_events(ctx, ctx->kmod.events, (size_t)n);
 	ret = gm_kmod_arm(&ctx->kmod);
@@ -251,6 +259,14 @@ int main(int argc, char **argv)
 	/* Pings the watchdog itself when WATCHDOG_USEC is set. */
 	sd_event_set_watchdog(ctx.event, true);
 
+	/*
+	 * The name first: a second daemon stops here, before it touches the
+	 * module or the state file.  Calls wait in the queue until the loop
+	 * runs, after the adoption.
+	 */
+	ret = gm_bus_setup(&ctx);
+	if (ret < 0)
+		goto out;
 	ret = gm_gpus_setup(&ctx);
 	if (ret < 0) {
 		gm_err("no GPU could be registered: %s", strerror(-ret));
@@ -261,9 +277,6 @@ int main(int argc, char **argv)
 		gm_err("reading the module's tenants: %s", strerror(-ret));
 		goto out;
 	}
-	ret = gm_bus_setup(&ctx);
-	if (ret < 0)
-		goto out;
 	ret = sd_event_add_io(ctx.event, &ctx.kmod_src, ctx.kmod.efd, EPOLLIN,
 			      on_kmod, &ctx);
 	if (ret < 0)

@@ -31,11 +31,12 @@ int gm_sender_creds(sd_bus_message *m, uid_t *uid, pid_t *pid)
 	sd_bus_creds *c = NULL;
 	int ret;
 
-	ret = sd_bus_query_sender_creds(m,
-					SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID |
-						SD_BUS_CREDS_PID |
-						SD_BUS_CREDS_AUGMENT,
-					&c);
+	/*
+	 * What the bus driver vouches for; no AUGMENT (a /proc read, which
+	 * fails once the caller has exited).
+	 */
+	ret = sd_bus_query_sender_creds(
+		m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID | SD_BUS_CREDS_PID, &c);
 	if (ret < 0)
 		return ret;
 	ret = sd_bus_creds_get_euid(c, uid);
@@ -83,9 +84,14 @@ static int on_polkit_reply(sd_bus_message *reply, void *data,
 		auth_free(ctx, a);
 		return 0;
 	}
-	ret = sd_bus_message_read(reply, "(bb", &authorized, &challenge);
-	if (ret < 0)
+	/* (bba{ss}): is_authorized, is_challenge, details */
+	ret = sd_bus_message_enter_container(reply, 'r', "bba{ss}");
+	if (ret >= 0)
+		ret = sd_bus_message_read(reply, "bb", &authorized, &challenge);
+	if (ret < 0) {
+		gm_warn("polkit: malformed reply: %s: denying", strerror(-ret));
 		authorized = 0;
+	}
 	a->authorized = authorized;
 	if (!authorized) {
 		sd_bus_reply_method_errorf(

@@ -155,14 +155,15 @@ int gm_gpus_setup(struct gm_ctx *ctx)
 {
 	struct setup s = { .ctx = ctx };
 	size_t i, before;
+	void *buf;
 	int ret;
 
 	/* What the module has already: a previous daemon's GPUs. */
 	ret = gm_kmod_list(&ctx->kmod, GPUMUX_LIST_GPUS,
-			   sizeof(struct gpumux_gpu_info), (void **)&s.known,
-			   &s.nr_known);
+			   sizeof(struct gpumux_gpu_info), &buf, &s.nr_known);
 	if (ret < 0)
 		return ret;
+	s.known = buf;
 	ctx->gpus = calloc(s.nr_known ? s.nr_known : 1, sizeof(*ctx->gpus));
 	if (!ctx->gpus) {
 		free(s.known);
@@ -224,21 +225,24 @@ static bool masks_equal(const uint64_t *a, const uint64_t *b)
 
 int gm_refresh(struct gm_ctx *ctx)
 {
-	struct gpumux_part_info *np = NULL;
-	struct gpumux_tenant_info *ti = NULL;
+	struct gpumux_part_info *np;
+	struct gpumux_tenant_info *ti;
 	size_t n, nt, i, j;
+	void *buf;
 	int ret;
 
 	ret = gm_kmod_list(&ctx->kmod, GPUMUX_LIST_PARTITIONS, sizeof(*np),
-			   (void **)&np, &n);
+			   &buf, &n);
 	if (ret < 0)
 		return ret;
-	ret = gm_kmod_list(&ctx->kmod, GPUMUX_LIST_TENANTS, sizeof(*ti),
-			   (void **)&ti, &nt);
+	np = buf;
+	ret = gm_kmod_list(&ctx->kmod, GPUMUX_LIST_TENANTS, sizeof(*ti), &buf,
+			   &nt);
 	if (ret < 0) {
 		free(np);
 		return ret;
 	}
+	ti = buf;
 	free(ctx->parts);
 	ctx->parts = calloc(n ? n : 1, sizeof(*ctx->parts));
 	if (!ctx->parts) {
@@ -394,12 +398,17 @@ static struct vgpu *vgpu_of(struct plan *p, uint32_t id)
 }
 
 /* Build the policy's input from the ledger (+ @extra) and run it. */
+/*
+ * With @relax, minimums are dropped (a plan that keeps every tenant
+ * running on its share when the minimums cannot all be met: after a restart
+ * with a changed configuration, say), else a minimum that cannot be placed
+ * makes the plan infeasible (-EINVAL).
+ */
 static int plan_run(struct gm_ctx *ctx, const struct gm_tenant *extra,
-		    struct plan *p)
+		    struct plan *p, bool relax)
 {
 	struct gpumux_policy_input in = { 0 };
 	size_t i, j, nt = ctx->nr_tenants + (extra ? 1 : 0);
-	int ret;
 
 	memset(p, 0, sizeof(*p));
 	p->vg = calloc(ctx->nr_gpus ? ctx->nr_gpus : 1, sizeof(*p->vg));
@@ -450,15 +459,23 @@ static int plan_run(struct gm_ctx *ctx, const struct gm_tenant *extra,
 
 		if (!in_policy(t))
 			continue;
-		if (t->preferred_gpu && !vgpu_of(p, t->preferred_gpu))
-			continue; /* its GPU is all pinned: nothing for it */
+		/*
+		 * No GPU for it (its GPU, or every GPU, is all pinned):
+		 * nothing for it, which only a minimum forbids.
+		 */
+		if (!p->nr_vg ||
+		    (t->preferred_gpu && !vgpu_of(p, t->preferred_gpu))) {
+			if (t->min_cus && !relax)
+				return -EINVAL;
+			continue;
+		}
 		max = t->max_cus ? t->max_cus : GPUMUX_POLICY_MAX_CUS;
 		if (max > t->kernel_max_cus)
 			max = t->kernel_max_cus;
 		pt->id = t->id;
 		pt->weight = t->weight;
 		pt->max_cus = max;
-		pt->min_cus = t->min_cus < max ? t->min_cus : max;
+		pt->min_cus = relax ? 0 : t->min_cus < max ? t->min_cus : max;
 		pt->preferred_gpu = t->preferred_gpu;
 		p->nr_ten++;
 
@@ -500,14 +517,15 @@ static int plan_run(struct gm_ctx *ctx, const struct gm_tenant *extra,
 	in.nr_parts = p->nr_in;
 	p->out.parts = p->out_parts;
 	p->out.max_parts = ctx->nr_parts + 2 * nt + 1;
-	ret = gpumux_policy_plan(&ctx->policy, &in, &p->out);
-	return ret;
+	if (!p->nr_ten)
+		return 0; /* nothing to plan: pins and releases only */
+	return gpumux_policy_plan(&ctx->policy, &in, &p->out);
 }
 
 int gm_plan_fits(struct gm_ctx *ctx, const struct gm_tenant *extra)
 {
 	struct plan p;
-	int ret = plan_run(ctx, extra, &p);
+	int ret = plan_run(ctx, extra, &p, false);
 
 	plan_free(&p);
 	return ret == -EINVAL ? -ENOSPC : ret;
@@ -554,6 +572,18 @@ static const uint64_t *current_target(struct gm_ctx *ctx, uint32_t tenant,
 	return none;
 }
 
+static void rebalance_retry(struct gm_ctx *ctx, uint64_t delay_us);
+
+/* A re-plan that failed is tried again, backing off up to 5 s. */
+static int rebalance_failed(struct gm_ctx *ctx, int ret)
+{
+	unsigned int n = ctx->rebalance_failures++;
+	uint64_t delay = 50000ULL << (n < 7 ? n : 7);
+
+	rebalance_retry(ctx, delay < 5000000 ? delay : 5000000);
+	return ret;
+}
+
 int gm_rebalance(struct gm_ctx *ctx)
 {
 	struct want *w = NULL;
@@ -565,14 +595,22 @@ int gm_rebalance(struct gm_ctx *ctx)
 		sd_event_source_set_enabled(ctx->rebalance_timer, SD_EVENT_OFF);
 	ctx->rebalance_queued = false;
 	ret = gm_refresh(ctx);
-	if (ret < 0)
-		return ret;
-	ret = plan_run(ctx, NULL, &p);
+	if (ret < 0) {
+		gm_warn("reading the partitions back: %s", strerror(-ret));
+		return rebalance_failed(ctx, ret);
+	}
+	ret = plan_run(ctx, NULL, &p, false);
+	if (ret == -EINVAL) {
+		gm_warn("policy %s: the minimums do not all fit: planning without them",
+			ctx->policy.ops->name);
+		plan_free(&p);
+		ret = plan_run(ctx, NULL, &p, true);
+	}
 	if (ret < 0) {
 		gm_warn("policy %s: no plan: %s", ctx->policy.ops->name,
 			strerror(-ret));
 		plan_free(&p);
-		return ret;
+		return rebalance_failed(ctx, ret);
 	}
 	cap = p.out.nr_parts + ctx->nr_parts + ctx->nr_tenants + 1;
 	w = calloc(cap, sizeof(*w));
@@ -650,6 +688,7 @@ int gm_rebalance(struct gm_ctx *ctx)
 	}
 	free(w);
 	ctx->counters.rebalances++;
+	ctx->rebalance_failures = 0;
 	gm_bus_counters_changed(ctx);
 	return gm_refresh(ctx);
 }
@@ -664,12 +703,11 @@ static int on_rebalance_timer(sd_event_source *s, uint64_t usec, void *data)
 	return 0;
 }
 
-void gm_rebalance_later(struct gm_ctx *ctx)
+static void rebalance_retry(struct gm_ctx *ctx, uint64_t delay)
 {
-	uint64_t delay = ctx->conf.rebalance_delay_ms * 1000ULL;
 	int ret;
 
-	if (ctx->rebalance_queued)
+	if (!ctx->event)
 		return;
 	if (!ctx->rebalance_timer) {
 		ret = sd_event_add_time_relative(ctx->event,
@@ -677,7 +715,7 @@ void gm_rebalance_later(struct gm_ctx *ctx)
 						 CLOCK_MONOTONIC, delay, 1000,
 						 on_rebalance_timer, ctx);
 		if (ret < 0) {
-			gm_rebalance(ctx);
+			gm_err("re-planning timer: %s", strerror(-ret));
 			return;
 		}
 	} else {
@@ -685,6 +723,13 @@ void gm_rebalance_later(struct gm_ctx *ctx)
 	}
 	sd_event_source_set_enabled(ctx->rebalance_timer, SD_EVENT_ONESHOT);
 	ctx->rebalance_queued = true;
+}
+
+void gm_rebalance_later(struct gm_ctx *ctx)
+{
+	if (ctx->rebalance_queued)
+		return;
+	rebalance_retry(ctx, ctx->conf.rebalance_delay_ms * 1000ULL);
 }
 
 /* ------------------------------------------------------------ events */
@@ -705,12 +750,14 @@ static int resync(struct gm_ctx *ctx)
 {
 	struct gpumux_tenant_info *ti;
 	size_t nt, i, j;
+	void *buf;
 	int ret;
 
-	ret = gm_kmod_list(&ctx->kmod, GPUMUX_LIST_TENANTS, sizeof(*ti),
-			   (void **)&ti, &nt);
+	ret = gm_kmod_list(&ctx->kmod, GPUMUX_LIST_TENANTS, sizeof(*ti), &buf,
+			   &nt);
 	if (ret < 0)
 		return ret;
+	ti = buf;
 	for (i = 0; i < ctx->nr_tenants;) {
 		struct gm_tenant *t = ctx->tenants[i];
 		bool alive = false;
@@ -784,12 +831,14 @@ int gm_adopt(struct gm_ctx *ctx)
 {
 	struct gpumux_tenant_info *ti;
 	size_t nt, i;
+	void *buf;
 	int ret;
 
-	ret = gm_kmod_list(&ctx->kmod, GPUMUX_LIST_TENANTS, sizeof(*ti),
-			   (void **)&ti, &nt);
+	ret = gm_kmod_list(&ctx->kmod, GPUMUX_LIST_TENANTS, sizeof(*ti), &buf,
+			   &nt);
 	if (ret < 0)
 		return ret;
+	ti = buf;
 	for (i = 0; i < nt; i++) {
 		struct gm_tenant *t = calloc(1, sizeof(*t));
 
@@ -828,7 +877,9 @@ int gm_adopt(struct gm_ctx *ctx)
 	free(ti);
 	if (ret < 0)
 		return ret;
-	return gm_state_save(ctx);
+	/* Not fatal: the next change tries again (and says so). */
+	gm_state_save(ctx);
+	return 0;
 }
 
 uint64_t gm_tenant_pinned_bytes(struct gm_ctx *ctx, struct gm_tenant *t)

@@ -80,8 +80,10 @@ int gm_state_save(struct gm_ctx *ctx)
 				t->pin_mask[w]);
 		fprintf(f, " name=%s\n", t->name);
 	}
-	if (fflush(f) || fsync(fileno(f))) {
-		ret = -errno;
+	/* ferror: a failed write glibc already dropped from its buffer. */
+	errno = 0;
+	if (fflush(f) || ferror(f) || fsync(fileno(f))) {
+		ret = errno ? -errno : -EIO;
 		fclose(f);
 		unlink(tmp);
 		gm_err("%s: %s", tmp, strerror(-ret));
