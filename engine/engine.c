@@ -64,7 +64,9 @@ int gme_engine_create(struct gme_model *m,
 
 		p.n_threads = n > 0 ? (n > 256 ? 256 : n) : 1;
 	}
-	if (p.n_threads > 1024 || p.block_size <= 0 ||
+	if (p.max_threads < p.n_threads)
+		p.max_threads = p.n_threads;
+	if (p.max_threads > 1024 || p.block_size <= 0 ||
 	    p.block_size > c->seq_len || p.max_batch_tokens <= 0 ||
 	    p.max_batch_tokens > (1 << 20) || p.max_seqs <= 0 ||
 	    p.max_seqs > (1 << 16) || p.n_blocks < 0 ||
@@ -100,8 +102,9 @@ int gme_engine_create(struct gme_model *m,
 	e->sched = calloc(p.max_seqs, sizeof(*e->sched));
 	if (!e->running || !e->sched)
 		goto nomem_kv;
+	/* per-thread buffers for as many threads as set_threads may ask */
 	ret = gme_run_state_init(&e->s, c, e->max_rows, p.max_seqs,
-				 p.n_threads);
+				 p.max_threads);
 	if (ret)
 		goto nomem_kv;
 	ret = gme_pool_init(&e->pool, p.n_threads);
@@ -145,6 +148,39 @@ void gme_engine_free(struct gme_engine *e)
 	free(e->running);
 	free(e->sched);
 	free(e);
+}
+
+int gme_engine_set_threads(struct gme_engine *e, int n_threads)
+{
+	int ret, n;
+
+	if (!e || n_threads < 1 || n_threads > e->params.max_threads)
+		return -EINVAL;
+	if (n_threads == e->pool.n_threads)
+		return 0;
+	/*
+	 * Between steps the pool is idle: stop every worker and start the
+	 * new count.  Rare (partition changes), so simplicity wins over
+	 * parking workers; joining them makes a shrink effective at once.
+	 */
+	gme_pool_destroy(&e->pool);
+	ret = gme_pool_init(&e->pool, n_threads);
+	/* gme_pool_init() cleans up after a failure: try fewer */
+	for (n = n_threads / 2; ret && n >= 1; n /= 2)
+		if (!gme_pool_init(&e->pool, n))
+			break;
+	if (ret && n < 1) {
+		/* not even one: run serially (a pool of 1 has no workers) */
+		e->pool.n_threads = 1;
+		e->pool.threads = NULL;
+	}
+	e->params.n_threads = e->pool.n_threads;
+	return ret;
+}
+
+int gme_engine_threads(const struct gme_engine *e)
+{
+	return e->pool.n_threads;
 }
 
 void gme_engine_kv_usage(const struct gme_engine *e, int32_t *used,

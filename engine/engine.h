@@ -92,6 +92,8 @@ enum gme_finish_reason {
 
 struct gme_engine_params {
 	int n_threads; /* <= 0: all online cores */
+	int max_threads; /* most gme_engine_set_threads() may set;
+				 * <= n_threads: n_threads */
 	int32_t block_size; /* tokens per KV block */
 	int32_t n_blocks; /* KV blocks; 0: from kv_pool_size, or
 				 * enough for max_seqs full sequences */
@@ -178,6 +180,20 @@ int gme_engine_request_release(struct gme_engine *e, uint64_t id);
 
 void gme_engine_kv_usage(const struct gme_engine *e, int32_t *used,
 			 int32_t *total);
+
+/*
+ * Run the following steps with n_threads compute threads (the caller plus
+ * n_threads - 1 workers), 1..max_threads.  Call it between steps only,
+ * from the thread that steps (not concurrently with gme_engine_step()).
+ * Workers beyond the new count are stopped and joined before it returns,
+ * so a shrink has taken effect then.  Results do not depend on the count.
+ * Returns 0, -EINVAL (out of range), -EAGAIN or -ENOMEM when threads could
+ * not be started: the engine then runs with fewer (gme_engine_threads()),
+ * at least 1.
+ */
+int gme_engine_set_threads(struct gme_engine *e, int n_threads);
+/* The number of compute threads the engine runs with. */
+int gme_engine_threads(const struct gme_engine *e);
 
 /*
  * Per-request state as a plain, self-contained struct: what a migration

@@ -5,7 +5,9 @@
 # Targets: engine, engine-check, engine-check-asan, engine-serve-check,
 # bench-engine.  Outputs under
 # $(BUILD)/engine/.  GPUMUX_MODEL_DIR points the tests at the shared models
-# (default ../shared/models next to the repository).
+# (default ../shared/models next to the repository).  The gpumux-engine
+# binary links libgpumux ($(BUILD)/libclient, for serve --attach; the rpath
+# finds it there) and libsystemd; the test programs need neither.
 
 BUILD ?= $(CURDIR)/build
 ENGINE_SRC_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
@@ -13,7 +15,7 @@ ENGINE_TEST_DIR := $(ENGINE_SRC_DIR)/../tests/engine
 ENGINE_OUT := $(BUILD)/engine
 GPUMUX_MODEL_DIR ?= $(abspath $(CURDIR)/../shared/models)
 
-ENGINE_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -pthread
+ENGINE_CFLAGS := -std=gnu11 -O2 -g -ffp-contract=off -Wall -Wextra -Werror -pthread
 ENGINE_ASAN_CFLAGS := $(ENGINE_CFLAGS) -fsanitize=address,undefined \
 	-fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ENGINE_LIBS := -lm -pthread
@@ -23,14 +25,26 @@ ENGINE_SERVE_CFLAGS := $(shell pkg-config --cflags $(ENGINE_SERVE_PKGS))
 ENGINE_SERVE_LIBS := $(shell pkg-config --libs $(ENGINE_SERVE_PKGS))
 
 ENGINE_LIB_SRCS := $(addprefix $(ENGINE_SRC_DIR)/,model.c tokenizer.c \
-	kv.c pool.c forward.c sampler.c engine.c)
-ENGINE_HDRS := $(ENGINE_SRC_DIR)/engine.h $(ENGINE_SRC_DIR)/internal.h
-ENGINE_TEST_NAMES := test-engine test-model
+	kv.c pool.c forward.c sampler.c engine.c ckpt-gen.c)
+ENGINE_HDRS := $(ENGINE_SRC_DIR)/engine.h $(ENGINE_SRC_DIR)/internal.h \
+	$(ENGINE_SRC_DIR)/ckpt-gen.h
+ENGINE_TEST_NAMES := test-engine test-model test-host
 ENGINE_TEST_COMMON := $(ENGINE_TEST_DIR)/etest.c
-ENGINE_TEST_HDRS := $(ENGINE_TEST_DIR)/etest.h
+ENGINE_TEST_HDRS := $(ENGINE_TEST_DIR)/etest.h $(ENGINE_SRC_DIR)/attach.h \
+	$(ENGINE_SRC_DIR)/server.h
 
-ENGINE_CLI_SRCS := $(addprefix $(ENGINE_SRC_DIR)/,main.c server.c)
-ENGINE_CLI_HDRS := $(ENGINE_HDRS) $(ENGINE_SRC_DIR)/server.h
+ENGINE_CLI_SRCS := $(addprefix $(ENGINE_SRC_DIR)/,main.c server.c attach.c)
+ENGINE_CLI_HDRS := $(ENGINE_HDRS) $(ENGINE_SRC_DIR)/server.h \
+	$(ENGINE_SRC_DIR)/attach.h
+# serve --attach: libgpumux (built by libclient/libclient.mk; found next to
+# the binary's directory at run time) and sd-bus for property reads
+ENGINE_GM_DIR := $(ENGINE_SRC_DIR)/../libclient
+ENGINE_GM_LIB := $(BUILD)/libclient/libgpumux.so
+ENGINE_GM_CFLAGS := -I$(ENGINE_GM_DIR)/include -I$(ENGINE_SRC_DIR)/../daemon \
+	$(shell pkg-config --cflags libsystemd)
+ENGINE_GM_LIBS := -L$(BUILD)/libclient -lgpumux \
+	-Wl,-rpath,'$$$$ORIGIN/../libclient:$$$$ORIGIN/../../libclient' \
+	$(shell pkg-config --libs libsystemd)
 
 .PHONY: engine engine-check engine-check-asan engine-serve-check bench-engine
 
@@ -39,10 +53,12 @@ engine: $(ENGINE_OUT)/gpumux-engine
 
 # $(1): binary, $(2): CFLAGS
 define ENGINE_CLI_RULE
-$(1): $(ENGINE_LIB_SRCS) $(ENGINE_CLI_SRCS) $(ENGINE_CLI_HDRS)
+$(1): $(ENGINE_LIB_SRCS) $(ENGINE_CLI_SRCS) $(ENGINE_CLI_HDRS) \
+		$(ENGINE_GM_LIB) $(ENGINE_GM_DIR)/include/gpumux/client.h
 	@mkdir -p $$(@D)
-	$$(CC) $(2) $(ENGINE_SERVE_CFLAGS) -o $$@ $(ENGINE_LIB_SRCS) \
-		$(ENGINE_CLI_SRCS) $(ENGINE_SERVE_LIBS) $(ENGINE_LIBS)
+	$$(CC) $(2) $(ENGINE_SERVE_CFLAGS) $(ENGINE_GM_CFLAGS) -o $$@ \
+		$(ENGINE_LIB_SRCS) $(ENGINE_CLI_SRCS) $(ENGINE_SERVE_LIBS) \
+		$(ENGINE_GM_LIBS) $(ENGINE_LIBS)
 endef
 $(eval $(call ENGINE_CLI_RULE,$(ENGINE_OUT)/gpumux-engine,$(ENGINE_CFLAGS)))
 $(eval $(call ENGINE_CLI_RULE,$(ENGINE_OUT)/asan/gpumux-engine,$(ENGINE_ASAN_CFLAGS)))

@@ -7,9 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "attach.h"
+#include "ckpt-gen.h"
 #include "engine.h"
 #include "server.h"
 
@@ -28,7 +31,11 @@ static const char usage_text[] =
 	"                  [--max-batch-tokens N] [--block-size N] [--kv-blocks N]\n"
 	"                  [--max-body BYTES] [--max-connections N]\n"
 	"                  [--drain-timeout SEC] [--verbose]\n"
-	"                  [--attach NAME]\n"
+	"                  [--attach NAME [--weight W] [--min-cus N] [--max-cus N]\n"
+	"                   [--pinned-quota BYTES]]\n"
+	"    gpumux-engine init-random --out DIR [--seed S] [--dim N]\n"
+	"                  [--hidden-dim N] [--layers N] [--heads N] [--kv-heads N]\n"
+	"                  [--vocab N] [--seq-len N] [--separate-classifier]\n"
 	"    gpumux-engine --help\n"
 	"\n"
 	"DESCRIPTION\n"
@@ -69,7 +76,9 @@ static const char usage_text[] =
 	"    -z, --tokenizer FILE  as for generate\n"
 	"    -l, --listen ADDR     HOST:PORT, [IPV6]:PORT or unix:PATH\n"
 	"                          (default 127.0.0.1:8000)\n"
-	"    -T, --threads N       compute threads (default: all online cores)\n"
+	"    -T, --threads N       compute threads (default: all online cores;\n"
+	"                          with --attach: the threads when holding the\n"
+	"                          whole GPU, default the CPUs it may run on)\n"
 	"        --max-seqs N      requests batched at once (default 64)\n"
 	"        --max-waiting N   requests queued beyond those before new ones\n"
 	"                          get 429 (default 256)\n"
@@ -83,13 +92,40 @@ static const char usage_text[] =
 	"                          max-waiting + 32); more are closed at once\n"
 	"        --drain-timeout SEC  time in-flight requests get at exit\n"
 	"                          (default 10)\n"
-	"    -v, --verbose         log every request on stderr\n"
-	"        --attach NAME     run as gpumux tenant NAME (not supported yet:\n"
-	"                          needs libgpumux)\n"
+	"    -v, --verbose         log every request (and partition change)\n"
+	"                          on stderr\n"
+	"\n"
+	"GPUMUX TENANT\n"
+	"    With --attach the server is a tenant of gpumuxd.  Started by\n"
+	"    `gpumuxctl attach` ($GPUMUX_LEASE_FD set) it adopts that lease;\n"
+	"    otherwise it attaches over D-Bus (the system bus, or\n"
+	"    $DBUS_SYSTEM_BUS_ADDRESS) as NAME.  The KV pool is a pinned buffer\n"
+	"    of the tenant (smaller than asked when the pinned quota is; at\n"
+	"    least one full sequence), the compute threads follow the\n"
+	"    partition: threads = max(1, round(T x CUs held / CUs of the GPU)),\n"
+	"    T from --threads; with no CUs, or fenced, requests wait (GET\n"
+	"    /health says \"fenced\" or \"no_cus\").  Load goes to the daemon\n"
+	"    once a second.  On exit the tenant detaches.\n"
+	"\n"
+	"        --attach NAME     the tenant's name (1..31 printable characters)\n"
+	"        --weight W        its share of the CUs, 1..65535 (default 100)\n"
+	"        --min-cus N       CUs guaranteed (default 0)\n"
+	"        --max-cus N       CUs at most (default: the whole GPU)\n"
+	"        --pinned-quota BYTES  pinned memory at most (suffixes K M G T;\n"
+	"                          default: the daemon's)\n"
+	"\n"
+	"INIT-RANDOM\n"
+	"    init-random writes DIR/model.bin, a llama2.c checkpoint with\n"
+	"    seeded random weights, and DIR/tokenizer.bin for it: a stand-in\n"
+	"    model when no real one is at hand (its text is gibberish).  The\n"
+	"    same options give the same bytes.  Defaults: dim 64, hidden-dim\n"
+	"    192, 4 layers, 8 heads, 4 kv-heads (grouped-query attention),\n"
+	"    vocab 512, seq-len 256, shared classifier, seed 1.\n"
 	"\n"
 	"EXIT STATUS\n"
 	"    0 success, 1 runtime error (unreadable or malformed model or\n"
-	"    tokenizer, out of memory, cannot listen), 2 bad command line.\n";
+	"    tokenizer, out of memory, cannot listen, cannot attach), 2 bad\n"
+	"    command line.\n";
 
 struct cli {
 	const char *model;
@@ -316,6 +352,54 @@ out:
 	return ret;
 }
 
+/* BYTES with an optional K, M, G or T suffix (powers of 1024) */
+static bool parse_bytes(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+	int shift = 0;
+
+	errno = 0;
+	if (*s == '-')
+		return false;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return false;
+	switch (*end) {
+	case 'K':
+	case 'k':
+		shift = 10;
+		end++;
+		break;
+	case 'M':
+	case 'm':
+		shift = 20;
+		end++;
+		break;
+	case 'G':
+	case 'g':
+		shift = 30;
+		end++;
+		break;
+	case 'T':
+	case 't':
+		shift = 40;
+		end++;
+		break;
+	}
+	if (*end || !v || v > (UINT64_MAX >> shift))
+		return false;
+	*out = (uint64_t)v << shift;
+	return true;
+}
+
+enum {
+	OPT_WEIGHT = 1000,
+	OPT_MIN_CUS,
+	OPT_MAX_CUS,
+	OPT_PINNED_QUOTA,
+};
+
 static int serve(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -332,19 +416,25 @@ static int serve(int argc, char **argv)
 		{ "max-connections", required_argument, NULL, 'C' },
 		{ "drain-timeout", required_argument, NULL, 'D' },
 		{ "attach", required_argument, NULL, 'A' },
+		{ "weight", required_argument, NULL, OPT_WEIGHT },
+		{ "min-cus", required_argument, NULL, OPT_MIN_CUS },
+		{ "max-cus", required_argument, NULL, OPT_MAX_CUS },
+		{ "pinned-quota", required_argument, NULL, OPT_PINNED_QUOTA },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	struct gms_options o = gms_default_options();
+	struct gma_options ao = { 0 };
+	struct gms_host_ops *host = NULL;
 	struct cli c = { 0 };
-	const char *attach = NULL;
+	bool tenant_opts = false;
 	char path[PATH_MAX];
 	struct gme_model *m;
 	char err[512];
+	int opt, ret;
 	float f;
 	long v;
-	int opt;
 
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":m:z:l:T:vh", opts, NULL)) !=
@@ -416,7 +506,40 @@ static int serve(int argc, char **argv)
 			o.drain_timeout = f;
 			break;
 		case 'A':
-			attach = optarg;
+			if (!*optarg || strlen(optarg) > 31)
+				return usage_error(
+					"bad --attach '%s' (1..31 characters)",
+					optarg);
+			for (const char *p = optarg; *p; p++)
+				if (*p < 0x20 || *p > 0x7e)
+					return usage_error(
+						"bad --attach '%s' (printable characters only)",
+						optarg);
+			ao.name = optarg;
+			break;
+		case OPT_WEIGHT:
+			if (!parse_long(optarg, 1, 65535, &v))
+				return usage_error(
+					"bad --weight '%s' (1..65535)", optarg);
+			ao.weight = v;
+			tenant_opts = true;
+			break;
+		case OPT_MIN_CUS:
+		case OPT_MAX_CUS:
+			if (!parse_long(optarg, 0, 1024, &v))
+				return usage_error(
+					"bad CU count '%s' (0..1024)", optarg);
+			if (opt == OPT_MIN_CUS)
+				ao.min_cus = v;
+			else
+				ao.max_cus = v;
+			tenant_opts = true;
+			break;
+		case OPT_PINNED_QUOTA:
+			if (!parse_bytes(optarg, &ao.pinned_quota))
+				return usage_error("bad --pinned-quota '%s'",
+						   optarg);
+			tenant_opts = true;
 			break;
 		case 'v':
 			o.verbose = true;
@@ -436,13 +559,12 @@ static int serve(int argc, char **argv)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	if (!o.model_path)
 		return usage_error("%s", "--model is required");
-	if (attach) {
-		/* the hook: an attach host filling struct gms_host_ops */
-		fprintf(stderr,
-			"gpumux-engine: --attach %s: not supported yet: needs libgpumux\n",
-			attach);
-		return EXIT_USAGE;
-	}
+	if (tenant_opts && !ao.name)
+		return usage_error(
+			"%s",
+			"--weight, --min-cus, --max-cus and --pinned-quota need --attach");
+	if (ao.max_cus && ao.min_cus > ao.max_cus)
+		return usage_error("%s", "--min-cus is more than --max-cus");
 	if (!o.tokenizer_path) {
 		/* the vocabulary size names the tokenizer: peek at the model */
 		if (gme_model_load(o.model_path, &m, err, sizeof(err))) {
@@ -461,7 +583,133 @@ static int serve(int argc, char **argv)
 		}
 		o.tokenizer_path = path;
 	}
-	return gms_serve(&o) ? 1 : 0;
+	if (ao.name) {
+		ao.cpus = o.n_threads;
+		ao.verbose = o.verbose;
+		if (gma_host_new(&ao, &host)) {
+			fprintf(stderr, "gpumux-engine: out of memory\n");
+			return 1;
+		}
+		o.host = host;
+	}
+	ret = gms_serve(&o) ? 1 : 0;
+	gma_host_free(host);
+	return ret;
+}
+
+static int init_random(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "out", required_argument, NULL, 'o' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "dim", required_argument, NULL, 'd' },
+		{ "hidden-dim", required_argument, NULL, 'H' },
+		{ "layers", required_argument, NULL, 'L' },
+		{ "heads", required_argument, NULL, 'E' },
+		{ "kv-heads", required_argument, NULL, 'K' },
+		{ "vocab", required_argument, NULL, 'V' },
+		{ "seq-len", required_argument, NULL, 'S' },
+		{ "separate-classifier", no_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct gme_config cfg = gme_ckpt_default_config();
+	const char *out = NULL;
+	unsigned long long seed = 1;
+	char path[PATH_MAX], err[512];
+	char *end;
+	int32_t *field;
+	long v;
+	int opt;
+
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":o:s:h", opts, NULL)) != -1) {
+		field = NULL;
+		switch (opt) {
+		case 'o':
+			out = optarg;
+			break;
+		case 's':
+			errno = 0;
+			seed = strtoull(optarg, &end, 10);
+			if (errno || end == optarg || *end || *optarg == '-')
+				return usage_error("bad --seed '%s'", optarg);
+			break;
+		case 'd':
+			field = &cfg.dim;
+			break;
+		case 'H':
+			field = &cfg.hidden_dim;
+			break;
+		case 'L':
+			field = &cfg.n_layers;
+			break;
+		case 'E':
+			field = &cfg.n_heads;
+			break;
+		case 'K':
+			field = &cfg.n_kv_heads;
+			break;
+		case 'V':
+			field = &cfg.vocab_size;
+			break;
+		case 'S':
+			field = &cfg.seq_len;
+			break;
+		case 'C':
+			cfg.shared_classifier = 0;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		case ':':
+			return usage_error("option '%s' needs an argument",
+					   argv[optind - 1]);
+		default:
+			return usage_error("unknown option '%s'",
+					   argv[optind - 1]);
+		}
+		if (field) {
+			if (!parse_long(optarg, 1, 1 << 20, &v))
+				return usage_error("bad size '%s' (1..2^20)",
+						   optarg);
+			*field = v;
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (!out)
+		return usage_error("%s", "--out DIR is required");
+	if (strlen(out) > PATH_MAX - 32)
+		return usage_error("%s", "--out: path too long");
+	if (gme_ckpt_check(&cfg, err, sizeof(err)))
+		return usage_error("bad model shape: %s", err);
+	if (cfg.vocab_size < 259 || cfg.vocab_size > 16384)
+		return usage_error(
+			"%s",
+			"--vocab must be in 259..16384 (the tokenizer's byte tokens)");
+	if (mkdir(out, 0755) && errno != EEXIST) {
+		fprintf(stderr, "gpumux-engine: %s: %s\n", out,
+			strerror(errno));
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/model.bin", out);
+	if (gme_ckpt_write(path, &cfg, seed, err, sizeof(err))) {
+		fprintf(stderr, "gpumux-engine: %s\n", err);
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/tokenizer.bin", out);
+	if (gme_tokenizer_write(path, cfg.vocab_size, err, sizeof(err))) {
+		fprintf(stderr, "gpumux-engine: %s\n", err);
+		return 1;
+	}
+	printf("%s/model.bin: dim %d, hidden %d, %d layers, %d heads, %d kv heads, vocab %d, seq_len %d, %s classifier, seed %llu (%llu floats)\n"
+	       "%s/tokenizer.bin: %d tokens\n",
+	       out, cfg.dim, cfg.hidden_dim, cfg.n_layers, cfg.n_heads,
+	       cfg.n_kv_heads, cfg.vocab_size, cfg.seq_len,
+	       cfg.shared_classifier ? "shared" : "separate", seed,
+	       (unsigned long long)gme_ckpt_floats(&cfg), out, cfg.vocab_size);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -497,6 +745,8 @@ int main(int argc, char **argv)
 		return usage_error("%s", "missing command");
 	if (!strcmp(argv[1], "serve"))
 		return serve(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "init-random"))
+		return init_random(argc - 1, argv + 1);
 	if (strcmp(argv[1], "generate"))
 		return usage_error("unknown command '%s'", argv[1]);
 	argv++;

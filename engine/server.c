@@ -4,7 +4,7 @@
  *
  * Threads.  libmicrohttpd runs one thread per connection, so handlers may
  * block.  One engine thread owns the gme_engine and runs the continuous
- * batching step loop.  They meet in struct srv, under srv->lock:
+ * batching step loop.  They meet in struct gms_server, under srv->lock:
  *  - a completion request takes a free slot (preallocated, with prompt and
  *    token arrays of seq_len), fills it and pushes it on the submit ring;
  *  - between two steps the engine thread publishes what the last step
@@ -311,7 +311,7 @@ struct metrics {
 	struct histo ttft, e2e;
 };
 
-struct srv {
+struct gms_server {
 	const struct gms_options *opt;
 	const struct gms_host_ops *host;
 	struct gms_resources res;
@@ -344,6 +344,14 @@ struct srv {
 	bool stop; /* engine thread: abort everything and exit */
 	uint64_t counter; /* requests seen, for ids */
 	struct metrics m;
+	struct gms_compute posted; /* by the host, not applied yet */
+	uint64_t posted_seq; /* bumped by every post */
+	uint64_t applied_seq; /* the post the engine thread applied */
+	struct gms_compute shown; /* applied, for /health and /metrics */
+	int threads; /* the engine's compute threads now */
+	bool paused; /* no CUs: the engine thread does not step */
+	bool attached; /* the host posts compute states */
+	uint64_t compute_changes; /* posts applied */
 
 	/* engine thread only */
 	struct slot **active; /* (n_slots) slots in the engine */
@@ -358,11 +366,22 @@ struct srv {
 	struct gme_step_stats st;
 	uint64_t step_tokens; /* sampled in the last step, stop included */
 	double t_step; /* when the last step ended */
+	bool host_started; /* host->start() succeeded */
 };
+
+void gms_server_set_compute(struct gms_server *s, const struct gms_compute *c)
+{
+	pthread_mutex_lock(&s->lock);
+	s->posted = *c;
+	s->posted_seq++;
+	s->attached = true;
+	pthread_cond_signal(&s->engine_cv);
+	pthread_mutex_unlock(&s->lock);
+}
 
 /* ---- the engine thread ------------------------------------------------ */
 
-static struct slot *active_find(struct srv *s, uint64_t id)
+static struct slot *active_find(struct gms_server *s, uint64_t id)
 {
 	for (int i = 0; i < s->n_active; i++)
 		if (s->active[i]->id == id)
@@ -370,7 +389,7 @@ static struct slot *active_find(struct srv *s, uint64_t id)
 	return NULL;
 }
 
-static void active_remove(struct srv *s, struct slot *sl)
+static void active_remove(struct gms_server *s, struct slot *sl)
 {
 	for (int i = 0; i < s->n_active; i++) {
 		if (s->active[i] == sl) {
@@ -384,7 +403,7 @@ static void active_remove(struct srv *s, struct slot *sl)
 static void on_token(void *user, uint64_t id, int32_t token,
 		     enum gme_finish_reason fin)
 {
-	struct srv *s = user;
+	struct gms_server *s = user;
 	struct slot *sl = active_find(s, id);
 
 	s->step_tokens++;
@@ -400,7 +419,7 @@ static void on_token(void *user, uint64_t id, int32_t token,
 	}
 }
 
-static void slot_free_locked(struct srv *s, struct slot *sl)
+static void slot_free_locked(struct gms_server *s, struct slot *sl)
 {
 	sl->state = SLOT_FREE;
 	s->free_stack[s->n_free++] = sl - s->slots;
@@ -408,7 +427,7 @@ static void slot_free_locked(struct srv *s, struct slot *sl)
 }
 
 /* the engine is done with sl: tell its HTTP thread, or free it */
-static void slot_done_locked(struct srv *s, struct slot *sl, int err,
+static void slot_done_locked(struct gms_server *s, struct slot *sl, int err,
 			     enum fin_label label)
 {
 	sl->state = SLOT_DONE;
@@ -422,14 +441,14 @@ static void slot_done_locked(struct srv *s, struct slot *sl, int err,
 		pthread_cond_signal(&sl->cv);
 }
 
-static void cancel_push_locked(struct srv *s, struct slot *sl)
+static void cancel_push_locked(struct gms_server *s, struct slot *sl)
 {
 	s->can_ring[(s->can_head + s->can_n++) % s->n_slots] = sl;
 	pthread_cond_signal(&s->engine_cv);
 }
 
 /* Make the last iteration's results visible.  Engine thread, locked. */
-static void publish_locked(struct srv *s)
+static void publish_locked(struct gms_server *s)
 {
 	struct metrics *m = &s->m;
 
@@ -482,7 +501,7 @@ static void publish_locked(struct srv *s)
 }
 
 /* Take new slots and cancellations.  Engine thread, locked. */
-static void take_locked(struct srv *s)
+static void take_locked(struct gms_server *s)
 {
 	while (s->sub_n) {
 		struct slot *sl = s->sub_ring[s->sub_head];
@@ -511,8 +530,8 @@ static void take_locked(struct srv *s)
 	}
 }
 
-static void report_load(struct srv *s, double *t_last, uint64_t *tok_last,
-			uint64_t tokens)
+static void report_load(struct gms_server *s, double *t_last,
+			uint64_t *tok_last, uint64_t tokens)
 {
 	struct gms_load load;
 	double t = s->t_step;
@@ -535,14 +554,16 @@ static void report_load(struct srv *s, double *t_last, uint64_t *tok_last,
  * Wait until there is work or stop.  With a host that takes load reports,
  * true when one is due meanwhile (reports go on while idle).
  */
-static bool idle_wait(struct srv *s, double t_report)
+static bool idle_wait(struct gms_server *s, double t_report)
 {
 	struct timespec ts;
 	double t = t_report + REPORT_INTERVAL_S;
 
 	ts.tv_sec = (time_t)t;
 	ts.tv_nsec = (long)((t - ts.tv_sec) * 1e9);
-	while (!s->stop && !s->sub_n && !s->can_n && !s->unfinished) {
+	while (!s->stop && !s->sub_n && !s->can_n &&
+	       (!s->unfinished || s->paused) &&
+	       s->posted_seq == s->applied_seq) {
 		if (!s->host->report)
 			pthread_cond_wait(&s->engine_cv, &s->lock);
 		else if (pthread_cond_timedwait(&s->engine_cv, &s->lock, &ts) ==
@@ -552,16 +573,80 @@ static bool idle_wait(struct srv *s, double t_report)
 	return false;
 }
 
+/*
+ * Apply the host's latest compute state, between steps: the thread count
+ * (a shrink has taken effect when gme_engine_set_threads() returns), and
+ * whether to step at all.  Then tell the host, which may acknowledge the
+ * partition change now.  Called locked; unlocks around the work.
+ */
+static void apply_compute_locked(struct gms_server *s)
+{
+	struct gms_compute c = s->posted;
+	int n = c.n_threads, rc;
+
+	s->applied_seq = s->posted_seq;
+	pthread_mutex_unlock(&s->lock);
+	if (n < 1)
+		n = 1;
+	if (n > s->res.max_threads)
+		n = s->res.max_threads;
+	rc = gme_engine_set_threads(s->eng, n);
+	if (rc)
+		fprintf(stderr,
+			"gpumux-engine: cannot run %d compute threads (%s): running %d\n",
+			n, strerror(-rc), gme_engine_threads(s->eng));
+	if (s->opt->verbose)
+		fprintf(stderr,
+			"gpumux-engine: compute: %d threads, %d of %d CUs%s\n",
+			gme_engine_threads(s->eng), c.cus, c.gpu_cus,
+			c.fenced ? ", fenced" : "");
+	if (s->host->applied)
+		s->host->applied(s->host->ctx, &c);
+	pthread_mutex_lock(&s->lock);
+	s->shown = c;
+	s->threads = gme_engine_threads(s->eng);
+	s->paused = c.fenced || !c.cus;
+	s->compute_changes++;
+}
+
+/*
+ * While paused no step runs, so the step stats would go stale: count the
+ * requests in the engine from their info instead.  Engine thread.
+ */
+static void paused_stats(struct gms_server *s)
+{
+	struct gme_request_info info;
+
+	s->st.n_running = 0;
+	s->st.n_waiting = 0;
+	for (int i = 0; i < s->n_active; i++) {
+		if (gme_engine_request_info(s->eng, s->active[i]->id, &info) ||
+		    info.finish)
+			continue;
+		if (info.running)
+			s->st.n_running++;
+		else
+			s->st.n_waiting++;
+	}
+	s->unfinished = s->st.n_running + s->st.n_waiting;
+	gme_engine_kv_usage(s->eng, &s->st.kv_used, &s->st.kv_total);
+	s->st.n_rows = 0;
+	s->st.n_preempted = 0;
+}
+
 static void *engine_main(void *arg)
 {
-	struct srv *s = arg;
+	struct gms_server *s = arg;
 	double t_report = now_mono();
 	uint64_t tokens = 0, tok_report = 0;
 	struct gme_request_info info;
+	bool paused;
 
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
 		publish_locked(s);
+		if (s->posted_seq != s->applied_seq)
+			apply_compute_locked(s);
 		if (idle_wait(s, t_report)) {
 			/* idle, and a load report is due */
 			pthread_mutex_unlock(&s->lock);
@@ -572,6 +657,9 @@ static void *engine_main(void *arg)
 		}
 		if (s->stop)
 			break;
+		if (s->posted_seq != s->applied_seq)
+			apply_compute_locked(s);
+		paused = s->paused;
 		take_locked(s);
 		pthread_mutex_unlock(&s->lock);
 
@@ -601,7 +689,10 @@ static void *engine_main(void *arg)
 			}
 		}
 		s->step_tokens = 0;
-		s->unfinished = gme_engine_step(s->eng, &s->st);
+		if (paused)
+			paused_stats(s); /* no CUs: requests wait */
+		else
+			s->unfinished = gme_engine_step(s->eng, &s->st);
 		s->t_step = now_mono();
 		tokens += s->step_tokens;
 		for (int i = 0; i < s->n_touched; i++) {
@@ -677,7 +768,7 @@ fail(struct herr *e, unsigned status, const char *param, const char *code,
 	return -1;
 }
 
-static struct slot *slot_claim(struct srv *s, const struct creq *q,
+static struct slot *slot_claim(struct gms_server *s, const struct creq *q,
 			       struct herr *e)
 {
 	struct slot *sl;
@@ -715,7 +806,7 @@ static struct slot *slot_claim(struct srv *s, const struct creq *q,
 }
 
 /* The HTTP side is done with sl: free it, or have the engine cancel it. */
-static void slot_release(struct srv *s, struct slot *sl)
+static void slot_release(struct gms_server *s, struct slot *sl)
 {
 	pthread_mutex_lock(&s->lock);
 	sl->http_done = true;
@@ -751,7 +842,7 @@ struct slot_view {
  * Wait until sl has more than n tokens published or the engine is done
  * with it.  -ECONNRESET when the client went away meanwhile.
  */
-static int slot_wait(struct srv *s, struct slot *sl, int32_t n, int fd,
+static int slot_wait(struct gms_server *s, struct slot *sl, int32_t n, int fd,
 		     struct slot_view *v)
 {
 	struct timespec ts;
@@ -789,7 +880,7 @@ static int slot_wait(struct srv *s, struct slot *sl, int32_t n, int fd,
  * -errno it failed with.  Not interrupted by the client leaving: this
  * takes one engine step.
  */
-static int slot_wait_taken(struct srv *s, struct slot *sl)
+static int slot_wait_taken(struct gms_server *s, struct slot *sl)
 {
 	int err;
 
@@ -811,7 +902,7 @@ struct conn {
 	unsigned status;
 };
 
-static void count_http(struct srv *s, unsigned status)
+static void count_http(struct gms_server *s, unsigned status)
 {
 	size_t i = 0;
 
@@ -823,7 +914,7 @@ static void count_http(struct srv *s, unsigned status)
 }
 
 /* Queue body (malloc'ed, taken) as the response. */
-static enum MHD_Result reply(struct srv *s, struct MHD_Connection *c,
+static enum MHD_Result reply(struct gms_server *s, struct MHD_Connection *c,
 			     struct conn *cn, unsigned status,
 			     const char *ctype, char *body, size_t len,
 			     const char *allow)
@@ -848,9 +939,9 @@ static enum MHD_Result reply(struct srv *s, struct MHD_Connection *c,
 	return ret;
 }
 
-static enum MHD_Result reply_json(struct srv *s, struct MHD_Connection *c,
-				  struct conn *cn, unsigned status, json_t *j,
-				  const char *allow)
+static enum MHD_Result reply_json(struct gms_server *s,
+				  struct MHD_Connection *c, struct conn *cn,
+				  unsigned status, json_t *j, const char *allow)
 {
 	char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	struct buf b = { 0 };
@@ -871,15 +962,15 @@ static json_t *error_json(const struct herr *e)
 			 "type", e->type, "param", e->param, "code", e->code);
 }
 
-static enum MHD_Result reply_herr(struct srv *s, struct MHD_Connection *c,
-				  struct conn *cn, const struct herr *e,
-				  const char *allow)
+static enum MHD_Result reply_herr(struct gms_server *s,
+				  struct MHD_Connection *c, struct conn *cn,
+				  const struct herr *e, const char *allow)
 {
 	return reply_json(s, c, cn, e->status, error_json(e), allow);
 }
 
 __attribute__((format(printf, 7, 8))) static enum MHD_Result
-reply_error(struct srv *s, struct MHD_Connection *c, struct conn *cn,
+reply_error(struct gms_server *s, struct MHD_Connection *c, struct conn *cn,
 	    unsigned status, const char *param, const char *code,
 	    const char *fmt, ...)
 {
@@ -903,7 +994,7 @@ static json_t *field(json_t *obj, const char *key)
 	return json_is_null(v) ? NULL : v;
 }
 
-static int parse_prompt(struct srv *s, json_t *p, struct creq *q,
+static int parse_prompt(struct gms_server *s, json_t *p, struct creq *q,
 			struct herr *e)
 {
 	const int32_t seq_len = s->cfg->seq_len;
@@ -1016,7 +1107,7 @@ static int parse_number(json_t *root, const char *key, double lo, double hi,
 	return 0;
 }
 
-static int parse_completion(struct srv *s, const struct buf *body,
+static int parse_completion(struct gms_server *s, const struct buf *body,
 			    struct creq *q, struct herr *e)
 {
 	json_error_t je;
@@ -1115,7 +1206,7 @@ static const char *finish_name(enum gme_finish_reason f)
 	return f == GME_FINISH_STOP ? "stop" : "length";
 }
 
-static void request_id(struct srv *s, char *id, size_t len)
+static void request_id(struct gms_server *s, char *id, size_t len)
 {
 	uint64_t n;
 
@@ -1150,9 +1241,9 @@ static json_t *ids_json(const int32_t *ids, int32_t n)
  * text is NULL (the usage-only stream chunk).  extra (token ids) is
  * merged into the choice; usage may be NULL.  Both are taken.
  */
-static json_t *completion_json(struct srv *s, const char *id, time_t created,
-			       const struct buf *text, const char *finish,
-			       json_t *extra, json_t *usage)
+static json_t *completion_json(struct gms_server *s, const char *id,
+			       time_t created, const struct buf *text,
+			       const char *finish, json_t *extra, json_t *usage)
 {
 	json_t *j, *choices, *choice = NULL;
 
@@ -1184,8 +1275,8 @@ static json_t *completion_json(struct srv *s, const char *id, time_t created,
 }
 
 /* the text of tokens[from, to) after token prev */
-static int tokens_text(struct srv *s, const int32_t *tokens, int32_t from,
-		       int32_t to, int32_t *prev, struct buf *raw)
+static int tokens_text(struct gms_server *s, const int32_t *tokens,
+		       int32_t from, int32_t to, int32_t *prev, struct buf *raw)
 {
 	for (int32_t i = from; i < to; i++) {
 		if (add_piece(raw,
@@ -1199,7 +1290,7 @@ static int tokens_text(struct srv *s, const int32_t *tokens, int32_t from,
 /* ---- streaming (server-sent events) ----------------------------------- */
 
 struct stream {
-	struct srv *s;
+	struct gms_server *s;
 	struct slot *sl;
 	int fd; /* the client's socket, to see it leave */
 	int32_t n_done; /* tokens turned into text */
@@ -1227,7 +1318,7 @@ static int sse_event(struct buf *out, json_t *j)
 /* Wait for tokens and format the next events into st->out. */
 static int stream_fill(struct stream *st)
 {
-	struct srv *s = st->s;
+	struct gms_server *s = st->s;
 	struct slot *sl = st->sl;
 	struct buf text = { 0 };
 	struct slot_view v;
@@ -1320,10 +1411,10 @@ static void stream_free(void *cls)
 	free(st);
 }
 
-static enum MHD_Result start_stream(struct srv *s, struct MHD_Connection *c,
-				    struct conn *cn, struct slot *sl,
-				    const struct creq *q, const char *id,
-				    time_t created, int fd)
+static enum MHD_Result start_stream(struct gms_server *s,
+				    struct MHD_Connection *c, struct conn *cn,
+				    struct slot *sl, const struct creq *q,
+				    const char *id, time_t created, int fd)
 {
 	struct MHD_Response *r;
 	struct stream *st;
@@ -1358,8 +1449,8 @@ static enum MHD_Result start_stream(struct srv *s, struct MHD_Connection *c,
 	return ret;
 }
 
-static enum MHD_Result do_completion(struct srv *s, struct MHD_Connection *c,
-				     struct conn *cn)
+static enum MHD_Result do_completion(struct gms_server *s,
+				     struct MHD_Connection *c, struct conn *cn)
 {
 	const union MHD_ConnectionInfo *ci;
 	struct creq q = { 0 };
@@ -1450,7 +1541,7 @@ out:
 
 /* ---- HTTP: the other endpoints ---------------------------------------- */
 
-static enum MHD_Result do_models(struct srv *s, struct MHD_Connection *c,
+static enum MHD_Result do_models(struct gms_server *s, struct MHD_Connection *c,
 				 struct conn *cn)
 {
 	return reply_json(s, c, cn, MHD_HTTP_OK,
@@ -1462,17 +1553,37 @@ static enum MHD_Result do_models(struct srv *s, struct MHD_Connection *c,
 			  NULL);
 }
 
-static enum MHD_Result do_health(struct srv *s, struct MHD_Connection *c,
+/*
+ * 200 {"status": "ok"} standalone.  Attached, also "ok" when stepping,
+ * "fenced" or "no_cus" while requests wait for CUs (still 200: the server
+ * is up and queues), with the compute state; 503 "draining" at exit.
+ */
+static enum MHD_Result do_health(struct gms_server *s, struct MHD_Connection *c,
 				 struct conn *cn)
 {
-	bool draining;
+	struct gms_compute sh;
+	bool draining, attached;
+	const char *status;
+	int threads;
 
 	pthread_mutex_lock(&s->lock);
 	draining = s->draining;
+	attached = s->attached;
+	sh = s->shown;
+	threads = s->threads;
 	pthread_mutex_unlock(&s->lock);
+	status = draining  ? "draining" :
+		 sh.fenced ? "fenced" :
+		 !sh.cus   ? "no_cus" :
+			     "ok";
+	if (!attached)
+		return reply_json(s, c, cn, draining ? 503 : 200,
+				  json_pack("{s:s}", "status", status), NULL);
 	return reply_json(s, c, cn, draining ? 503 : 200,
-			  json_pack("{s:s}", "status",
-				    draining ? "draining" : "ok"),
+			  json_pack("{s:s,s:i,s:b,s:i,s:i}", "status", status,
+				    "compute_threads", threads, "fenced",
+				    (int)sh.fenced, "cus", (int)sh.cus,
+				    "gpu_cus", (int)sh.gpu_cus),
 			  NULL);
 }
 
@@ -1510,16 +1621,23 @@ static int metric_histo(struct buf *b, const char *name, const char *help,
 	(metric(b, name, type, help) |        \
 	 buf_printf(b, "gpumux_engine_" name " " fmt "\n", val))
 
-static enum MHD_Result do_metrics(struct srv *s, struct MHD_Connection *c,
-				  struct conn *cn)
+static enum MHD_Result do_metrics(struct gms_server *s,
+				  struct MHD_Connection *c, struct conn *cn)
 {
 	struct metrics m;
 	struct buf b = { 0 };
-	int in_use, err = 0;
+	struct gms_compute sh;
+	int in_use, threads, err = 0;
+	uint64_t changes;
+	bool paused;
 
 	pthread_mutex_lock(&s->lock);
 	m = s->m;
 	in_use = s->n_slots - s->n_free;
+	sh = s->shown;
+	threads = s->threads;
+	paused = s->paused;
+	changes = s->compute_changes;
 	pthread_mutex_unlock(&s->lock);
 
 	err |= METRIC(&b, "requests_total", "counter",
@@ -1587,6 +1705,28 @@ static enum MHD_Result do_metrics(struct srv *s, struct MHD_Connection *c,
 	err |= METRIC(&b, "kv_bytes_per_token", "gauge",
 		      "KV cache bytes per token position.", "%zu",
 		      s->kv_block_bytes / s->block_size);
+	err |= METRIC(&b, "kv_pool_bytes", "gauge",
+		      "Bytes of the KV cache pool (pinned when attached).",
+		      "%zu",
+		      s->res.kv_pool ? s->res.kv_pool_size :
+				       (size_t)m.kv_total * s->kv_block_bytes);
+	err |= METRIC(&b, "compute_threads", "gauge",
+		      "Threads computing the forward pass.", "%d", threads);
+	err |= METRIC(&b, "paused", "gauge",
+		      "1 while the engine does not step for want of CUs.", "%d",
+		      (int)paused);
+	err |= METRIC(&b, "fenced", "gauge",
+		      "1 while the gpumux tenant is fenced.", "%d",
+		      (int)sh.fenced);
+	err |= METRIC(&b, "partition_cus", "gauge",
+		      "CUs the gpumux tenant may use (-1: not attached).", "%d",
+		      (int)sh.cus);
+	err |= METRIC(&b, "gpu_cus", "gauge",
+		      "CUs of the tenant's GPU (-1: not attached or unknown).",
+		      "%d", (int)sh.gpu_cus);
+	err |= METRIC(&b, "compute_changes_total", "counter",
+		      "Partition changes the engine applied.", "%" PRIu64,
+		      changes);
 	err |= metric_histo(&b, "time_to_first_token_seconds",
 			    "From queueing to the first generated token.",
 			    &m.ttft);
@@ -1609,7 +1749,7 @@ static enum MHD_Result do_metrics(struct srv *s, struct MHD_Connection *c,
 struct route {
 	const char *path;
 	bool post; /* POST with a JSON body, else GET/HEAD */
-	enum MHD_Result (*fn)(struct srv *s, struct MHD_Connection *c,
+	enum MHD_Result (*fn)(struct gms_server *s, struct MHD_Connection *c,
 			      struct conn *cn);
 };
 
@@ -1625,7 +1765,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 				  const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
 {
-	struct srv *s = cls;
+	struct gms_server *s = cls;
 	struct conn *cn = *con_cls;
 	const struct route *r = NULL;
 	const char *cl;
@@ -1684,7 +1824,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
-	struct srv *s = cls;
+	struct gms_server *s = cls;
 	struct conn *cn = *con_cls;
 
 	(void)c;
@@ -1703,7 +1843,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
-	struct srv *s = cls;
+	struct gms_server *s = cls;
 
 	if (!s->opt->verbose)
 		return;
@@ -1850,7 +1990,7 @@ struct gms_options gms_default_options(void)
 	};
 }
 
-static void srv_free(struct srv *s)
+static void srv_free(struct gms_server *s)
 {
 	if (s->slots) {
 		for (int i = 0; i < s->n_slots; i++) {
@@ -1877,7 +2017,7 @@ static void srv_free(struct srv *s)
 	pthread_mutex_destroy(&s->lock);
 }
 
-static int srv_init_slots(struct srv *s)
+static int srv_init_slots(struct gms_server *s)
 {
 	int32_t seq_len = s->cfg->seq_len;
 	pthread_condattr_t ca;
@@ -1915,7 +2055,7 @@ static int srv_init_slots(struct srv *s)
 }
 
 /* model id: the checkpoint's file name without .bin */
-static void set_model_id(struct srv *s, const char *path)
+static void set_model_id(struct gms_server *s, const char *path)
 {
 	const char *base = strrchr(path, '/');
 	size_t n;
@@ -1931,7 +2071,7 @@ static void set_model_id(struct srv *s, const char *path)
 }
 
 /* model, tokenizer, host resources, engine, slots */
-static int srv_setup(struct srv *s)
+static int srv_setup(struct gms_server *s)
 {
 	const struct gms_options *o = s->opt;
 	struct gme_engine_params ep = gme_engine_default_params();
@@ -1979,6 +2119,8 @@ static int srv_setup(struct srv *s)
 			n_blocks = cap > per_seq ? cap : per_seq;
 	}
 	s->res.n_threads = o->n_threads;
+	s->res.kv_block_bytes = s->kv_block_bytes;
+	s->res.kv_min_bytes = (size_t)per_seq * s->kv_block_bytes;
 	rc = s->host->acquire(s->host->ctx, n_blocks * s->kv_block_bytes,
 			      &s->res, err, sizeof(err));
 	if (rc) {
@@ -1987,6 +2129,7 @@ static int srv_setup(struct srv *s)
 		return -1;
 	}
 	ep.n_threads = s->res.n_threads;
+	ep.max_threads = s->res.max_threads;
 	ep.block_size = o->block_size;
 	ep.kv_pool = s->res.kv_pool;
 	ep.kv_pool_size = s->res.kv_pool_size;
@@ -2000,6 +2143,14 @@ static int srv_setup(struct srv *s)
 		fprintf(stderr, "gpumux-engine: %s\n", err);
 		return -1;
 	}
+	s->threads = gme_engine_threads(s->eng);
+	if (s->res.max_threads < s->threads)
+		s->res.max_threads = s->threads;
+	s->shown = (struct gms_compute){
+		.n_threads = s->threads,
+		.cus = -1,
+		.gpu_cus = -1,
+	};
 	gme_engine_kv_usage(s->eng, &s->st.kv_used, &s->st.kv_total);
 	s->m.kv_used = s->st.kv_used;
 	s->m.kv_total = s->st.kv_total;
@@ -2012,7 +2163,7 @@ static int srv_setup(struct srv *s)
 }
 
 /* Wait for in-flight requests to finish, at most timeout s (or a signal). */
-static void drain(struct srv *s, const sigset_t *sigs, double timeout)
+static void drain(struct gms_server *s, const sigset_t *sigs, double timeout)
 {
 	const struct timespec zero = { 0 };
 	double end = now_mono() + timeout;
@@ -2044,7 +2195,7 @@ static void drain(struct srv *s, const sigset_t *sigs, double timeout)
 
 int gms_serve(const struct gms_options *opt)
 {
-	struct srv s = { .opt = opt };
+	struct gms_server s = { .opt = opt };
 	pthread_condattr_t ca;
 	sigset_t sigs;
 	char desc[NI_MAXHOST + NI_MAXSERV + 8], err[512];
@@ -2089,6 +2240,14 @@ int gms_serve(const struct gms_options *opt)
 		goto out;
 	}
 	kv_total = s.m.kv_total;
+	if (s.host->start) {
+		if (s.host->start(s.host->ctx, &s, err, sizeof(err))) {
+			fprintf(stderr, "gpumux-engine: %s: %s\n", s.host->name,
+				err);
+			goto out;
+		}
+		s.host_started = true;
+	}
 	if (pthread_create(&s.engine_thread, NULL, engine_main, &s)) {
 		fprintf(stderr, "gpumux-engine: cannot start a thread\n");
 		goto out;
@@ -2133,6 +2292,8 @@ out:
 		pthread_mutex_unlock(&s.lock);
 		pthread_join(s.engine_thread, NULL);
 	}
+	if (s.host_started && s.host->stop)
+		s.host->stop(s.host->ctx);
 	if (s.httpd)
 		MHD_stop_daemon(s.httpd);
 	if (fd >= 0)

@@ -16,6 +16,11 @@
 ENGINE=${GPUMUX_ENGINE:-$GPUMUX_BUILD/engine/gpumux-engine}
 MODEL=${GPUMUX_MODEL:-$GPUMUX_REPO/../shared/models/aidreams260K/aidreams260K.bin}
 
+# The guest boots with the loopback interface down; HTTP needs it.
+if [[ ${GMVM_GUEST:-} == 1 ]] && ! ip -o link show lo | grep -q '[<,]UP[,>]'; then
+	ip link set lo up
+fi
+
 step() { printf '\n\033[1m### %s\033[0m\n' "$*"; }
 ctl() {
 	echo "\$ gpumuxctl $*"
@@ -48,12 +53,13 @@ pass "gpumuxd starts"
 ctl status
 
 # ---- two engines, each a tenant holding its lease
-engine() { # NAME WEIGHT PORT
+# engine NAME WEIGHT PORT: in the background ($! is its pid: gpumuxctl
+# attach execs the engine with the lease)
+engine() {
 	"$GPUMUXCTL" attach --name "$1" --weight "$2" -- \
 		"$ENGINE" serve --model "$MODEL" --tokenizer "$TOKENIZER" \
 		--listen "127.0.0.1:$3" --attach "$1" \
 		>"$GMTEST_TMP/$1.log" 2>&1 &
-	echo $!
 }
 wait_health() { # PORT
 	local i
@@ -65,8 +71,10 @@ wait_health() { # PORT
 }
 
 step "two engines attach: engine-a (weight 100) and engine-b (weight 300)"
-PID_A=$(engine engine-a 100 8001)
-PID_B=$(engine engine-b 300 8002)
+engine engine-a 100 8001
+PID_A=$!
+engine engine-b 300 8002
+PID_B=$!
 for p in 8001 8002; do
 	if wait_health $p; then
 		pass "engine on port $p serves"
@@ -75,7 +83,16 @@ for p in 8001 8002; do
 		tail -n 20 "$GMTEST_TMP"/engine-*.log
 	fi
 done
-sleep 1 # let the shrink of engine-a be acknowledged
+# the split settles once engine-a has acknowledged its shrink
+shares() {
+	"$GPUMUXCTL" --json tenants | python3 -c 'import json, sys
+t = {x["Name"]: x["ComputeUnits"] for x in json.load(sys.stdin)}
+print(t.get("engine-a", 0), t.get("engine-b", 0))'
+}
+for _ in $(seq 100); do
+	[[ $(shares) == "76 228" ]] && break
+	sleep 0.1
+done
 ctl status
 ctl tenants
 
@@ -122,6 +139,10 @@ ctl status
 
 step "stop"
 kill -TERM "$PID_B"
-wait "$PID_B" 2>/dev/null
+if wait "$PID_B"; then
+	pass "engine-b exits cleanly"
+else
+	fail "engine-b exits cleanly" "exit status $?"
+fi
 stop_gpumuxd && pass "gpumuxd stops cleanly" || fail "gpumuxd stops cleanly" "exit $GPUMUXD_STATUS"
 finish

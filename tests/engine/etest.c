@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ckpt-gen.h"
 #include "engine.h"
 #include "etest.h"
 
@@ -92,32 +93,27 @@ int et_main(const struct et_test *tests, int n, int argc, char **argv)
 
 /* ---- checkpoints ------------------------------------------------------ */
 
-static uint32_t xs32(uint64_t *s)
+/* the generator is the engine's own (ckpt-gen.c), as init-random uses it */
+static struct gme_config gme_cfg(const struct et_cfg *c)
 {
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return (*s * 0x2545F4914F6CDD1Dull) >> 32;
-}
-
-static float uniform(uint64_t *s)
-{
-	return (xs32(s) >> 8) / 16777216.0f * 2.0f - 1.0f;
+	return (struct gme_config){
+		.dim = c->dim,
+		.hidden_dim = c->hidden_dim,
+		.n_layers = c->n_layers,
+		.n_heads = c->n_heads,
+		.n_kv_heads = c->n_kv_heads,
+		.vocab_size = c->vocab_size < 0 ? -c->vocab_size :
+						  c->vocab_size,
+		.seq_len = c->seq_len,
+		.shared_classifier = c->vocab_size > 0,
+	};
 }
 
 uint64_t et_checkpoint_floats(const struct et_cfg *c)
 {
-	uint64_t dim = c->dim, hid = c->hidden_dim, L = c->n_layers;
-	uint64_t V = c->vocab_size < 0 ? -(int64_t)c->vocab_size :
-					 c->vocab_size;
-	uint64_t hs = dim / c->n_heads, kv = dim * c->n_kv_heads / c->n_heads;
-	uint64_t n = V * dim + L * dim * 2 + L * dim * dim * 2 +
-		     L * kv * dim * 2 + L * hid * dim * 3 + dim +
-		     (uint64_t)c->seq_len * hs;
+	struct gme_config g = gme_cfg(c);
 
-	if (c->vocab_size < 0)
-		n += V * dim;
-	return n;
+	return gme_ckpt_floats(&g);
 }
 
 int et_write_file(const char *path, const void *data, size_t len)
@@ -135,32 +131,14 @@ int et_write_file(const char *path, const void *data, size_t len)
 
 int et_write_checkpoint(const char *path, const struct et_cfg *c, uint64_t seed)
 {
-	uint64_t s = seed ? seed : 1, n = et_checkpoint_floats(c);
-	uint64_t dim = c->dim, L = c->n_layers;
-	uint64_t V = c->vocab_size < 0 ? -(int64_t)c->vocab_size :
-					 c->vocab_size;
-	/* offsets of the rms weights, which get values near 1 */
-	uint64_t rms_att = V * dim;
-	uint64_t hs = dim / c->n_heads, kv = dim * c->n_kv_heads / c->n_heads;
-	uint64_t rms_ffn =
-		rms_att + L * dim + L * dim * dim * 2 + L * kv * dim * 2;
-	uint64_t rms_final = rms_ffn + L * dim + L * c->hidden_dim * dim * 3;
-	FILE *f = fopen(path, "wb");
+	struct gme_config g = gme_cfg(c);
+	char err[256];
 
-	(void)hs;
-	if (!f)
+	if (gme_ckpt_write(path, &g, seed, err, sizeof(err))) {
+		printf("  %s\n", err);
 		return -1;
-	fwrite(c, sizeof(int32_t), 7, f);
-	for (uint64_t i = 0; i < n; i++) {
-		float v = uniform(&s) * 0.3f;
-
-		if ((i >= rms_att && i < rms_att + L * dim) ||
-		    (i >= rms_ffn && i < rms_ffn + L * dim) ||
-		    (i >= rms_final && i < rms_final + dim))
-			v = 1.0f + v;
-		fwrite(&v, sizeof(v), 1, f);
 	}
-	return fclose(f) ? -1 : 0;
+	return 0;
 }
 
 /* ---- reference forward ------------------------------------------------ */
@@ -453,6 +431,12 @@ static void on_logits(void *user, uint64_t id, const float *logits, int32_t n)
 int et_run(struct gme_model *m, const struct gme_engine_params *params,
 	   struct et_req *reqs, int n)
 {
+	return et_run_threads(m, params, reqs, n, NULL, 0);
+}
+
+int et_run_threads(struct gme_model *m, const struct gme_engine_params *params,
+		   struct et_req *reqs, int n, const int *sched, int n_sched)
+{
 	struct gme_engine_params pp = *params, *p = &pp;
 	struct gme_engine *e;
 	uint64_t ids[64];
@@ -474,7 +458,18 @@ int et_run(struct gme_model *m, const struct gme_engine_params *params,
 		goto fail;
 	for (;;) {
 		struct gme_step_stats st;
-		int left = gme_engine_step(e, &st);
+		int left;
+
+		if (n_sched) {
+			int want = sched[steps % n_sched];
+
+			if (gme_engine_set_threads(e, want) ||
+			    gme_engine_threads(e) != want) {
+				printf("  set_threads(%d) failed\n", want);
+				goto fail;
+			}
+		}
+		left = gme_engine_step(e, &st);
 
 		preempted += st.n_preempted;
 		if (st.kv_used > st.kv_total || st.n_rows > p->max_batch_tokens)

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Engine test harness: each test prints PASS, FAIL or SKIP and its name;
- * run-tests.sh counts them.  Also a reference llama2.c forward pass and a
- * writer for seeded random checkpoints, neither sharing code with the
- * engine.
+ * run-tests.sh counts them.  Also a reference llama2.c forward pass that
+ * shares no code with the engine, and seeded random checkpoints written by
+ * the engine's own generator (ckpt-gen.c, as `init-random` writes them).
  */
 #ifndef GPUMUX_ETEST_H
 #define GPUMUX_ETEST_H
@@ -52,7 +52,7 @@ struct et_cfg {
 		seq_len; /* vocab_size < 0: separate classifier */
 };
 
-/* write a checkpoint with seeded random weights; 0 or -1 */
+/* write a checkpoint with seeded random weights (gme_ckpt_write); 0 or -1 */
 int et_write_checkpoint(const char *path, const struct et_cfg *c,
 			uint64_t seed);
 /* write raw bytes */
@@ -96,6 +96,12 @@ struct et_req {
  */
 int et_run(struct gme_model *m, const struct gme_engine_params *p,
 	   struct et_req *reqs, int n);
+/*
+ * The same, calling gme_engine_set_threads(sched[k % n_sched]) before
+ * step k (sched NULL, n_sched 0: never).
+ */
+int et_run_threads(struct gme_model *m, const struct gme_engine_params *p,
+		   struct et_req *reqs, int n, const int *sched, int n_sched);
 /* each request alone in a fresh engine with params p */
 int et_run_alone(struct gme_model *m, const struct gme_engine_params *p,
 		 struct et_req *reqs, int n);

@@ -653,9 +653,9 @@ def t_sigterm_drains(s):
 
 def t_cli():
     """Exit statuses of `serve` that need no server."""
-    def status(*args):
+    def status(*args, env=None):
         p = subprocess.run([BIN, 'serve', *args], capture_output=True,
-                           text=True, timeout=60)
+                           text=True, timeout=60, env=env)
         return p.returncode, p.stderr
     for args, want in [((), 2), (('--model',), 2),
                        (('--model', MODEL, '--bogus'), 2),
@@ -671,9 +671,20 @@ def t_cli():
         rc, err = status(*args)
         check(rc == want, '%s: status %d, expected %d (%s)' %
               (args, rc, want, err.strip()))
-    rc, err = status('--model', MODEL, '--attach', 'tenant0')
-    check(rc == 2 and 'not supported yet: needs libgpumux' in err,
+    # --attach with no daemon (a bus that is not there): a clear refusal
+    env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS='unix:path=' +
+               os.path.join(TMP, 'no-bus'))
+    env.pop('GPUMUX_LEASE_FD', None)
+    rc, err = status('--model', MODEL, '--tokenizer', TOK, '--listen',
+                     '127.0.0.1:0', '--attach', 'tenant0', env=env)
+    check(rc == 1 and "cannot attach as 'tenant0'" in err,
           '--attach: %d %r' % (rc, err))
+    for args in (('--weight', '5'), ('--attach', 't', '--weight', '0'),
+                 ('--attach', ''), ('--attach', 'x' * 32),
+                 ('--attach', 't', '--min-cus', '9', '--max-cus', '4'),
+                 ('--attach', 't', '--pinned-quota', '12Q')):
+        rc, err = status('--model', MODEL, *args, env=env)
+        check(rc == 2, '%s: status %d (%s)' % (args, rc, err.strip()))
     p = subprocess.run([BIN, '--help'], capture_output=True, text=True)
     check(p.returncode == 0 and 'serve --model' in p.stdout, 'help')
 
