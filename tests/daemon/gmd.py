@@ -131,7 +131,7 @@ class Daemon:
         return dbus.Interface(self.obj(), MGR)
 
     def prop(self, path, iface, name):
-        return self.obj(path).Get(NAME + "." + iface, name,
+        return self.bus.get_object(NAME, path, introspect=False).Get(NAME + "." + iface, name,
                                   dbus_interface=dbus.PROPERTIES_IFACE)
 
     def tenants(self):

@@ -218,6 +218,27 @@ def main():
     check(wait_until(lambda: (lease.ack_pending(0.05) or True) and
                      d.prop(c.path, "Tenant", "ComputeUnits") > 0, 10),
           "lifting the fence gives CUs back")
+    # Minimums are guarded on every path: pinning a whole GPU under a
+    # tenant's minimum, and lifting a fence whose minimum no longer fits.
+    mgr.SetLimits(path, dbus.UInt32(40), dbus.UInt32(0))
+    expect_error(lambda: mgr.SetPartition(c.path, dbus.UInt32(gpu_id),
+                                          dbus.ByteArray(b"\xff" * 8)),
+                 "pinning the whole GPU under another's minimum: "
+                 "NoCapacity", ERR + "NoCapacity")
+    mgr.Fence(c.path, True)
+    mgr.SetLimits(c.path, dbus.UInt32(30), dbus.UInt32(0))
+    expect_error(lambda: mgr.Fence(c.path, False),
+                 "lifting a fence whose minimum no longer fits: NoCapacity",
+                 ERR + "NoCapacity")
+    mgr.SetLimits(c.path, dbus.UInt32(0), dbus.UInt32(0))
+    mgr.Fence(c.path, False)
+    mgr.SetLimits(path, dbus.UInt32(0), dbus.UInt32(0))
+    check(wait_until(lambda: (lease.ack_pending(0.05) or True) and
+                     d.prop(c.path, "Tenant", "ComputeUnits") == 48 and
+                     lease.cus() == 16, 10),
+          "back to 16:48 after the limits are lifted",
+          "a=%d c=%d" % (lease.cus(),
+                         d.prop(c.path, "Tenant", "ComputeUnits")))
     mgr.ReportLoad(path, {"running": dbus.UInt32(3),
                           "kv_blocks_used": dbus.UInt32(10),
                           "kv_blocks_total": dbus.UInt32(100),
