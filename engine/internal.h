@@ -61,8 +61,10 @@ void gme_pool_run(struct gme_pool *p, gme_task_fn fn, void *ctx, int n_tasks,
 /* ---- paged KV cache --------------------------------------------------- */
 
 struct gme_kv {
-	float *pool; /* (n_blocks, 2, n_layers, block_size, kv_dim)
-				 * K then V of each layer, per block */
+	float *pool; /* per block: K of each layer, (kv_dim, block_size),
+		      * i.e. transposed, so attention scores of consecutive
+		      * positions are SIMD lanes; then V of each layer,
+		      * (block_size, kv_dim) */
 	bool owned; /* pool allocated by us */
 	int32_t n_blocks;
 	int32_t block_size;
@@ -80,13 +82,15 @@ void gme_kv_destroy(struct gme_kv *kv);
 int32_t gme_kv_alloc(struct gme_kv *kv); /* -1 when none is free */
 void gme_kv_release(struct gme_kv *kv, int32_t block);
 
-static inline float *gme_kv_key(const struct gme_kv *kv, int32_t block,
-				int32_t layer, int32_t off)
+/* K of a layer in a block: element (c, off) at [c * block_size + off] */
+static inline float *gme_kv_keys(const struct gme_kv *kv, int32_t block,
+				 int32_t layer)
 {
 	return kv->pool + (size_t)block * kv->block_floats +
-	       ((size_t)layer * kv->block_size + off) * kv->kv_dim;
+	       (size_t)layer * kv->block_size * kv->kv_dim;
 }
 
+/* V of a layer at one position of a block: (kv_dim) */
 static inline float *gme_kv_value(const struct gme_kv *kv, int32_t block,
 				  int32_t layer, int32_t off)
 {
@@ -103,6 +107,8 @@ struct gme_prob {
 	int32_t index;
 };
 
+struct gme_kernels; /* forward.c */
+
 /*
  * Buffers for one step of at most max_rows tokens from at most max_seqs
  * requests.  Allocated once by gme_engine_create().
@@ -116,7 +122,10 @@ struct gme_run_state {
 	float *q; /* (max_rows, dim) */
 	float *k; /* (max_rows, kv_dim) before it goes to KV */
 	float *v; /* (max_rows, kv_dim) */
-	float *att; /* (n_threads, seq_len) scores per thread */
+	float *att; /* (n_threads, n_heads, seq_len) scores per thread */
+	float *xt; /* (ceil(max_rows / GME_LANES), max(dim, hidden_dim),
+		    * GME_LANES) a matmul's input rows, transposed in
+		    * groups of GME_LANES rows (zero padded) */
 	float *xf; /* (max_seqs, dim) rows that need logits */
 	float *logits; /* (max_seqs, vocab_size) */
 	struct gme_prob *probindex; /* (vocab_size) top-p scratch */
@@ -129,6 +138,8 @@ struct gme_run_state {
 	int32_t *out_rows; /* (max_seqs) rows whose logits are wanted */
 	int32_t n_rows;
 	int32_t n_out;
+	const struct gme_kernels *kern; /* gme_forward_set_isa() */
+	void (*expf_n)(float *x, int32_t n); /* expf() in place, SIMD */
 };
 
 /* ---- requests and the engine ------------------------------------------ */
@@ -168,6 +179,34 @@ struct gme_engine {
 	uint64_t next_id;
 	struct gme_request **sched; /* (max_seqs) batch of this step */
 };
+
+/*
+ * Kernels of the forward pass.  Every choice gives bitwise the same
+ * results (each output is the same sequential sum, only computed in
+ * different SIMD lanes), so this is about speed only.  The batched matmul
+ * puts GME_LANES batch rows side by side in SIMD lanes.
+ */
+#define GME_LANES 16
+
+enum gme_isa {
+	GME_ISA_BEST = -1, /* the widest this CPU runs (the default) */
+	GME_ISA_SCALAR = 0, /* no SIMD: the plain loops */
+	GME_ISA_VEC4, /* 4-wide generic vectors (SSE2 on x86-64) */
+	GME_ISA_AVX2, /* x86-64 with AVX2 (no FMA: rounding as scalar) */
+	GME_ISA_AVX512, /* x86-64 with AVX-512F */
+	GME_ISA_COUNT
+};
+
+/*
+ * gme_run_state_init() picks GME_ISA_BEST, or what the environment
+ * variable GPUMUX_ENGINE_ISA names (gme_isa_name(): scalar, vec4, avx2,
+ * avx512) when this CPU runs it: for tests and measurements.
+ */
+bool gme_forward_isa_runs(int isa);
+/* 0, or -ENOTSUP when this CPU or build cannot run isa */
+int gme_forward_set_isa(struct gme_run_state *s, int isa);
+int gme_forward_isa(const struct gme_run_state *s);
+const char *gme_isa_name(int isa);
 
 void gme_forward(struct gme_engine *e);
 int gme_run_state_init(struct gme_run_state *s, const struct gme_config *c,

@@ -6,16 +6,22 @@
  * migration state, malformed inputs.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine.h"
 #include "etest.h"
+#include "internal.h" /* the forward pass's SIMD kernels */
 
 /* GQA: 6 query heads over 2 KV heads, shared classifier */
 static const struct et_cfg gqa_cfg = { 48, 96, 2, 6, 2, 64, 64 };
 /* separate classifier (negative vocab_size), MHA */
 static const struct et_cfg wcls_cfg = { 32, 64, 3, 4, 4, -80, 48 };
+/* sizes no SIMD width divides: head size 10, hidden 70, vocab 77 */
+static const struct et_cfg odd_cfg = { 40, 70, 2, 4, 2, -77, 50 };
+/* head size 32, three query heads on one KV head */
+static const struct et_cfg mqa_cfg = { 96, 40, 1, 3, 1, 40, 70 };
 
 static struct gme_model *load_cfg(const struct et_cfg *c, const char *name,
 				  uint64_t seed)
@@ -683,12 +689,162 @@ static void test_tokenizer_malformed(void)
 		  -ENOENT);
 }
 
+#define ISA_ENV "GPUMUX_ENGINE_ISA"
+
+/*
+ * Every kernel set this CPU runs (4-wide, AVX2, AVX-512) gives the same
+ * tokens and logits, bit for bit, as the scalar loops, on shapes that
+ * leave tails everywhere: head sizes 8, 10 and 32, hidden 70, vocab 77,
+ * block sizes below, at and above the vector widths, chunked prefill.
+ */
+static void test_isa_invariance(void)
+{
+	const struct et_cfg *cfgs[] = { &gqa_cfg, &wcls_cfg, &odd_cfg,
+					&mqa_cfg };
+	const int bss[] = { 4, 13, 16, 20 };
+	static struct et_req base[8], r[8];
+
+	for (int c = 0; c < 4; c++) {
+		struct gme_model *m = load_cfg(cfgs[c], "isa.bin", 50 + c);
+		int vocab = abs(cfgs[c]->vocab_size);
+
+		CHECK(m);
+		if (!m)
+			continue;
+		for (int b = 0; b < 4; b++) {
+			struct gme_engine_params p = params(2, 7);
+
+			p.block_size = bss[b];
+			setenv(ISA_ENV, "scalar", 1);
+			make_reqs(base, vocab, 8);
+			CHECK(et_run(m, &p, base, 8) >= 0);
+			for (int isa = GME_ISA_VEC4; isa < GME_ISA_COUNT;
+			     isa++) {
+				if (!gme_forward_isa_runs(isa))
+					continue;
+				setenv(ISA_ENV, gme_isa_name(isa), 1);
+				make_reqs(r, vocab, 8);
+				CHECK(et_run(m, &p, r, 8) >= 0);
+				if (!et_same(base, r, 8)) {
+					printf("  %s differs from scalar: config %d, block_size %d\n",
+					       gme_isa_name(isa), c, bss[b]);
+					et_fail++;
+				}
+			}
+		}
+		unsetenv(ISA_ENV);
+		gme_model_free(m);
+	}
+}
+
+/*
+ * 1..17 requests in one engine (the matmul puts 16 rows in SIMD lanes:
+ * partial groups, one full, one and a bit), each bitwise what it gives
+ * alone.
+ */
+static void test_batch_sizes(void)
+{
+	struct gme_model *m = load_cfg(&odd_cfg, "odd.bin", 44);
+	static struct et_req alone[17], r[17];
+	static int32_t pr[17][12];
+	struct gme_engine_params p = params(2, 256);
+	uint64_t seed = 11;
+
+	CHECK(m);
+	if (!m)
+		return;
+	p.block_size = 16;
+	memset(alone, 0, sizeof(alone));
+	for (int i = 0; i < 17; i++) {
+		alone[i].n_prompt = 1 + (i * 7) % 12;
+		pr[i][0] = GME_TOKEN_BOS;
+		for (int k = 1; k < alone[i].n_prompt; k++) {
+			seed = seed * 6364136223846793005ull +
+			       1442695040888963407ull;
+			pr[i][k] = 3 + (seed >> 33) % (77 - 3);
+		}
+		alone[i].prompt = pr[i];
+		alone[i].temperature = i % 2 ? 0.9f : 0.0f;
+		alone[i].top_p = i % 4 == 1 ? 0.8f : 1.0f;
+		alone[i].seed = 500 + i;
+		alone[i].max_new = 5 + i;
+	}
+	CHECK(et_run_alone(m, &p, alone, 17) == 0);
+	for (int n = 1; n <= 17; n++) {
+		memcpy(r, alone, n * sizeof(r[0]));
+		CHECK(et_run(m, &p, r, n) >= 0);
+		if (!et_same(alone, r, n)) {
+			printf("  %d requests batched differ from alone\n", n);
+			et_fail++;
+		}
+	}
+	gme_model_free(m);
+}
+
+/* The SIMD expf() is libm's expf(), bit for bit (sampled; specials) */
+static void test_expf_matches_libm(void)
+{
+	static const float special[] = {
+		0.0f,		-0.0f,		 1.0f,	   -1.0f,     88.0f,
+		-88.0f,		88.72f,		 89.0f,	   -103.0f,   -103.5f,
+		-104.0f,	-150.0f,	 1e-30f,   -1e-30f,   1e-45f,
+		0x1.04845ep+5f, -0x1.f8cbb2p+5f, INFINITY, -INFINITY, NAN,
+		-NAN,
+	};
+	static float x[4096], y[4096];
+	struct gme_run_state s0 = { 0 };
+
+	CHECK(!gme_forward_set_isa(&s0, GME_ISA_SCALAR));
+	for (int isa = 0; isa < GME_ISA_COUNT; isa++) {
+		struct gme_run_state s = { 0 };
+		uint64_t bits = 0, bad = 0;
+		int n = 0;
+
+		if (!gme_forward_isa_runs(isa))
+			continue;
+		CHECK(!gme_forward_set_isa(&s, isa));
+		CHECK_INT(gme_forward_isa(&s), isa);
+		if (isa >= GME_ISA_AVX2 && s.expf_n == s0.expf_n)
+			printf("  note: %s calls libm's expf (a libm this build does not match)\n",
+			       gme_isa_name(isa));
+		for (size_t i = 0; i < sizeof(special) / sizeof(special[0]);
+		     i++)
+			x[n++] = special[i];
+		/* every 4093rd float, all signs and exponents; odd lengths */
+		while (bits < (1ull << 32)) {
+			int end = 4096 - (int)(bits % 7);
+
+			for (; n < end && bits < (1ull << 32); bits += 4093) {
+				uint32_t u = bits;
+
+				memcpy(&x[n++], &u, sizeof(u));
+			}
+			memcpy(y, x, n * sizeof(float));
+			s.expf_n(y, n);
+			for (int i = 0; i < n; i++) {
+				float want = expf(x[i]);
+
+				if (memcmp(&want, &y[i], sizeof(want)) &&
+				    bad++ < 5)
+					printf("  %s: expf(%a) = %a, libm %a\n",
+					       gme_isa_name(isa), x[i], y[i],
+					       want);
+			}
+			n = 0;
+		}
+		CHECK_INT(bad, 0);
+	}
+}
+
 static const struct et_test tests[] = {
 	{ "gqa_matches_reference", test_gqa_matches_reference },
 	{ "wcls_matches_reference", test_wcls_matches_reference },
 	{ "batching_invariance", test_batching_invariance },
 	{ "chunked_prefill_invariance", test_chunked_prefill_invariance },
 	{ "thread_invariance", test_thread_invariance },
+	{ "isa_invariance", test_isa_invariance },
+	{ "batch_sizes", test_batch_sizes },
+	{ "expf_matches_libm", test_expf_matches_libm },
 	{ "kv_exhaustion_preempts", test_kv_exhaustion_preempts },
 	{ "external_kv_pool", test_external_kv_pool },
 	{ "export_import", test_export_import },
