@@ -20,6 +20,7 @@
 #                                      repository and build/ on the host)
 #   gmvm.9p_cache=MODE                 (the 9p cache mode of /host)
 #   gmvm.only=GLOB                     (suite daemon: the tests to run)
+#   gmvm.tests=DIR                     (suite daemon: where they are)
 #
 # Output goes two ways.  The console (ttyS0) is for people: everything that
 # happens, interleaved with kernel messages.  The channel (ttyS1, a file on
@@ -47,6 +48,7 @@ REPO=
 BUILD=
 CACHE_9P=loose
 ONLY=
+TESTS=
 # Where the host's root is mounted (suites daemon, demo-daemon).
 HOST=/host
 MODULE=/lib/gmvm/gpumux.ko
@@ -529,6 +531,7 @@ mount_host() {
 		"tmpfs tmpfs /dev/shm mode=1777" "debugfs debugfs /sys/kernel/debug" \
 		"cgroup2 cgroup2 /sys/fs/cgroup" "tmpfs tmpfs /tmp mode=1777" \
 		"tmpfs tmpfs /run mode=755" "tmpfs tmpfs /var/tmp mode=1777"; do
+		# shellcheck disable=SC2086 # the words of one mount
 		set -- $m
 		[ -d "$HOST$3" ] || mkdir -p "$HOST$3" 2>/dev/null
 		bounded 30 mount -t "$1" ${4:+-o "$4"} "$2" "$HOST$3"
@@ -587,7 +590,8 @@ suite_daemon() {
 			PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 			HOME=/tmp LANG=C.UTF-8 TERM=dumb GMVM_GUEST=1 \
 			GMVM_KERNEL="$KERNEL" GMVM_TEST_TIMEOUT="$TEST_TIMEOUT" \
-			GMVM_ONLY="$ONLY" GPUMUX_REPO="$REPO" GPUMUX_BUILD="$BUILD" \
+			GMVM_ONLY="$ONLY" GMVM_TESTS_DIR="$TESTS" \
+			GPUMUX_REPO="$REPO" GPUMUX_BUILD="$BUILD" \
 			/bin/bash "$REPO/tests/daemon/run-suite.sh" "$@"
 		kill_leftovers
 	fi
@@ -667,6 +671,7 @@ for word in $(cat /proc/cmdline); do
 	gmvm.build=*) BUILD=${word#*=} ;;
 	gmvm.9p_cache=*) CACHE_9P=${word#*=} ;;
 	gmvm.only=*) ONLY=${word#*=} ;;
+	gmvm.tests=*) TESTS=${word#*=} ;;
 	esac
 done
 

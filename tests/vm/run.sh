@@ -5,7 +5,7 @@
 #
 #   tests/vm/run.sh --kernel debian|debug --module PATH/gpumux.ko [--bin DIR]
 #                   --suite kmod|bench|demo|daemon|demo-daemon|systemd
-#                   [--stage DIR] [--only GLOB] [--out FILE]
+#                   [--stage DIR] [--only GLOB] [--tests DIR] [--out FILE]
 #                   [--timeout SECONDS] [--test-timeout SECONDS]
 #
 #   --kernel debian   Debian's kernel, the ABI of the newest installed
@@ -35,9 +35,13 @@
 #   --stage DIR       suite systemd: the `make install DESTDIR=` tree.
 #   --only GLOB       suite daemon: run only the tests whose file name
 #                     matches GLOB (e.g. 'test-rig*').
+#   --tests DIR       suite daemon: the tests' directory (default
+#                     tests/daemon; not under /tmp, /run or /var/tmp,
+#                     which the guest covers with its own tmpfs).
 #   --out FILE        where the bench CSV goes (default build/vm/NAME.csv).
-#   --timeout S       kill the VM after S seconds (kmod, demo, daemon 900,
-#                     bench 1800, systemd 300; twice on the debug kernel).
+#   --timeout S       kill the VM after S seconds (kmod, demo, demo-daemon
+#                     900, bench and daemon 1800, systemd 300; twice that
+#                     on the debug kernel).
 #   --test-timeout S  kill one test program after S seconds (300).
 #
 # The last line printed is "N passed, N failed, N skipped"; the exit status
@@ -70,12 +74,13 @@ TIMEOUT=
 TEST_TIMEOUT=300
 STAGE_DIR=
 ONLY=
+TESTS_DIR=
 # More QEMU arguments and kernel command-line words of the suite.
 QEMU_EXTRA=()
 SUITE_APPEND=
 
 usage() {
-	sed -n '4,50s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+	sed -n '4,54s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
 	exit 2
 }
 
@@ -537,12 +542,13 @@ deliver_files() {
 # same paths in the guest.
 setup_host_share() {
 	local w
-	for w in "$ROOT" "$BUILD"; do
+	for w in "$ROOT" "$BUILD" "$TESTS_DIR"; do
 		[[ $w != *[[:space:]]* ]] || die "path with white space: '$w'"
 	done
 	QEMU_EXTRA+=(-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap")
 	SUITE_APPEND="gmvm.repo=$ROOT gmvm.build=$BUILD gmvm.9p_cache=${GMVM_9P_CACHE:-loose}"
 	[[ -z $ONLY ]] || SUITE_APPEND+=" gmvm.only=$ONLY"
+	[[ -z $TESTS_DIR ]] || SUITE_APPEND+=" gmvm.tests=$TESTS_DIR"
 }
 
 # Suite systemd: the Debian root of mkrootfs.sh as /dev/vda (snapshot=on:
@@ -553,7 +559,8 @@ setup_host_share() {
 setup_systemd() {
 	local rootfs stage moddir d rel t0=$EPOCHREALTIME
 	[[ -n $MODULES_DIR ]] || die "suite systemd needs a kernel with modules (KERNEL=debian)"
-	rootfs=$("$VM_SRC/mkrootfs.sh") || die "tests/vm/mkrootfs.sh failed"
+	rootfs=$("$VM_SRC/mkrootfs.sh" | tail -n 1) && [[ -f $rootfs ]] ||
+		die "tests/vm/mkrootfs.sh failed"
 	stage=$RUN_DIR/root-stage
 	mkdir -p "$stage"
 	[[ -z $STAGE_DIR ]] || cp -a "$STAGE_DIR/." "$stage/"
@@ -608,6 +615,7 @@ while [[ $# -gt 0 ]]; do
 	--test-timeout) TEST_TIMEOUT=$2 ;;
 	--stage) STAGE_DIR=$2 ;;
 	--only) ONLY=$2 ;;
+	--tests) TESTS_DIR=$(realpath "$2") ;;
 	*) usage ;;
 	esac
 	shift 2
@@ -623,7 +631,7 @@ esac
 [[ $ONLY != *[[:space:]]* ]] || die "--only: no white space please"
 if [[ -z $TIMEOUT ]]; then
 	TIMEOUT=900
-	[[ $SUITE == bench ]] && TIMEOUT=1800
+	[[ $SUITE == bench || $SUITE == daemon ]] && TIMEOUT=1800
 	[[ $SUITE == systemd ]] && TIMEOUT=300
 	[[ $KERNEL_KIND == debug ]] && TIMEOUT=$((TIMEOUT * 2))
 fi
@@ -684,7 +692,8 @@ say "initramfs ${INITRAMFS##*/} ($(du -k "$INITRAMFS" | cut -f1) KiB, $INITRAMFS
 t0=$EPOCHREALTIME
 run_qemu "$ACCEL" "$SUITE" "$TIMEOUT" "$RUN_DIR/console.log" "$RUN_DIR/channel.log" 1
 # A vmlinux that does not boot by PVH: use the bzImage, now and from now on.
-if [[ $BOOT_IMAGE != "$KERNEL_IMAGE" ]] &&
+# (Exit status 1 is QEMU refusing its arguments, not the kernel's fault.)
+if [[ $BOOT_IMAGE != "$KERNEL_IMAGE" && $QEMU_RC != 1 ]] &&
 	! grep -qs '^GMVM:HELLO' "$RUN_DIR/channel.log" "$RUN_DIR/console.log"; then
 	say "no boot from ${BOOT_IMAGE/#$HOME/\~} by PVH: using the bzImage (remembered)"
 	mkdir -p "$(dirname "$(pvh_stamp "$BOOT_IMAGE")")"

@@ -10,7 +10,9 @@
 # Each case prints "PASS: selftest: NAME" or "FAIL: selftest: NAME: why";
 # the last line is "N passed, N failed"; exit status 0 when all passed.
 # Nothing is written outside a temporary directory, except what run.sh
-# keeps under build/vm (initramfs cache, logs).
+# keeps under build/vm (initramfs cache, logs) and, for the daemon suite's
+# stand-in tests, a temporary directory there (the guest sees the host's
+# /tmp covered by its own tmpfs).
 
 set -euo pipefail
 
@@ -34,7 +36,9 @@ esac
 }
 
 TMP=$(mktemp -d /tmp/gmvm-selftest.XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
+mkdir -p "$ROOT/build/vm"
+DTESTS=$(mktemp -d "$ROOT/build/vm/selftest-tests.XXXXXX")
+trap 'rm -rf "$TMP" "$DTESTS"' EXIT
 
 # The debug kernel adds one sub-test (kmemleak) to every suite that gets as
 # far as unloading the module, and boots much more slowly: the guest that
@@ -169,6 +173,36 @@ fi
 check demo 0 "$((5 + EXTRA)) passed, 0 failed, 0 skipped" \
 	'^demo: the stub module is loaded' '^stub gpumux: no GPUs, no tenants' \
 	-- "${MOD[@]}" --bin "$TMP/bin-good" --suite demo
+
+# Suite daemon (the host's root over 9p, run-suite.sh chrooted into it;
+# the Debian kernel only: the debug kernel has no 9p), with stand-in tests
+# whose outcomes are known.
+if [[ $KERNEL == debian ]]; then
+	lib=". $ROOT/tests/daemon/lib.sh"
+	printf '%s\n' "$lib" 'pass one' 'pass two' finish >"$DTESTS/test-a-pass.sh"
+	printf '%s\n' "$lib" 'fail three "a reason"' finish >"$DTESTS/test-b-fail.sh"
+	printf '%s\n' 'echo something went wrong' 'exit 3' >"$DTESTS/test-c-silent.sh"
+	printf '%s\n' "$lib" 'skip_all "not here"' >"$DTESTS/test-d-skip.sh"
+	printf '%s\n' "$lib" 'pass before the hang' 'sleep 1000' >"$DTESTS/test-e-hang.sh"
+	printf '%s\n' "$lib" '(exec sleep 1000 </dev/null >/dev/null 2>&1 &)' \
+		'pass left a sleep behind' finish >"$DTESTS/test-f-leftover.sh"
+	printf '%s\n' 'import sys' "sys.path.insert(0, '$ROOT/tests/daemon')" \
+		'import gmtest' 't = gmtest.Test()' \
+		't.ok("org.freedesktop.DBus" in gmtest.bus().list_names(), "python3-dbus on the bus")' \
+		't.finish()' >"$DTESTS/test-g-python.py"
+	check daemon 1 "19 passed, 3 failed, 1 skipped" \
+		'^PASS: vm: mount the host.s root' \
+		'^vm: note: 9p: host root mounted in' '^vm: note: dbus-daemon started in' \
+		'^PASS: test-a-pass: two' \
+		'^vm: FAIL: test-b-fail: three: a reason' \
+		'^vm: FAIL: test-c-silent.sh: exit status 3 without a FAIL line' \
+		'^SKIP: test-d-skip: not here' \
+		'^vm: FAIL: test-e-hang.sh: timed out after 5s' \
+		'^test-f-leftover.sh left 1 process\(es\) running: killed' \
+		'^PASS: test-g-python: python3-dbus on the bus' \
+		'^PASS: vm: the suite left no process behind' \
+		-- "${MOD[@]}" --suite daemon --tests "$DTESTS" --test-timeout 5
+fi
 
 echo "$PASSED passed, $FAILED failed"
 [[ $FAILED -eq 0 ]]
