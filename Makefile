@@ -54,6 +54,7 @@ include engine/engine.mk
 include daemon/policy.mk
 -include daemon/daemon.mk
 -include daemon/gsched.mk
+-include gateway/gateway.mk
 -include daemon/ctl/ctl.mk
 -include libclient/libclient.mk
 -include systemd/install.mk
