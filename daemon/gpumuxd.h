@@ -266,7 +266,7 @@ int gm_state_save(struct gm_ctx *ctx);
 /* Fill what the state file knows about tenant @t->id; 0 found, -ENOENT. */
 int gm_state_lookup(struct gm_ctx *ctx, struct gm_tenant *t);
 
-/* discover.c: call @add for every DRM GPU found. */
+/* discover.c: call @add for every DRM GPU found; its error stops it. */
 int gm_discover_drm(int (*add)(void *data, const char *ident,
 			       const char *driver, uint32_t cus, uint64_t vram),
 		    void *data);

@@ -98,122 +98,200 @@ void gm_tenant_remove(struct gm_ctx *ctx, struct gm_tenant *t)
 
 /* ------------------------------------------------------------ GPUs */
 
-struct setup {
-	struct gm_ctx *ctx;
-	struct gpumux_gpu_info *known;
-	size_t nr_known;
-	int err;
+/* A GPU the daemon wants: discovered with libdrm, or configured. */
+struct want_gpu {
+	char ident[GPUMUX_IDENT_LEN];
+	char driver[32];
+	uint32_t cus;
+	uint64_t vram;
 };
 
-/* Register (or adopt, when the module has it already) one GPU. */
-static int add_gpu(void *data, const char *ident, const char *driver,
-		   uint32_t cus, uint64_t vram)
-{
-	struct setup *s = data;
-	struct gm_ctx *ctx = s->ctx;
-	struct gpumux_gpu_add add;
-	struct gm_gpu *g, *n;
-	size_t i;
-	int ret;
+struct wanted {
+	struct want_gpu *g;
+	size_t n;
+};
 
-	for (i = 0; i < ctx->nr_gpus; i++) {
-		if (!strcmp(ctx->gpus[i].ident, ident)) {
-			snprintf(ctx->gpus[i].driver,
-				 sizeof(ctx->gpus[i].driver), "%s", driver);
+static int want_gpu(void *data, const char *ident, const char *driver,
+		    uint32_t cus, uint64_t vram)
+{
+	struct wanted *w = data;
+	struct want_gpu *n;
+	size_t i;
+
+	for (i = 0; i < w->n; i++)
+		if (!strcmp(w->g[i].ident, ident))
 			return 0;
-		}
-	}
-	n = realloc(ctx->gpus, (ctx->nr_gpus + 1) * sizeof(*n));
+	n = realloc(w->g, (w->n + 1) * sizeof(*n));
 	if (!n)
 		return -ENOMEM;
-	ctx->gpus = n;
-	memset(&add, 0, sizeof(add));
-	add.cus = cus;
-	add.vram_bytes = vram;
-	snprintf(add.ident, sizeof(add.ident), "%s", ident);
-	ret = gm_kmod_cmd(&ctx->kmod, GPUMUX_CMD_GPU_ADD, &add, sizeof(add));
-	if (ret < 0) {
-		gm_err("registering GPU %s (%u CUs) in the module: %s", ident,
-		       cus, strerror(-ret));
-		s->err = ret;
-		return 0; /* go on with the others */
-	}
-	g = &ctx->gpus[ctx->nr_gpus++];
+	w->g = n;
+	n = &w->g[w->n++];
+	memset(n, 0, sizeof(*n));
+	snprintf(n->ident, sizeof(n->ident), "%s", ident);
+	snprintf(n->driver, sizeof(n->driver), "%s", driver);
+	n->cus = cus;
+	n->vram = vram;
+	return 0;
+}
+
+static struct gm_gpu *gpu_push(struct gm_ctx *ctx, uint32_t id,
+			       const char *ident, const char *driver,
+			       uint32_t cus, uint64_t vram)
+{
+	struct gm_gpu *g = &ctx->gpus[ctx->nr_gpus++];
+
 	memset(g, 0, sizeof(*g));
-	g->id = add.gpu_id;
+	g->id = id;
 	snprintf(g->ident, sizeof(g->ident), "%s", ident);
 	snprintf(g->driver, sizeof(g->driver), "%s", driver);
 	g->cus = cus;
 	g->vram = vram;
-	snprintf(g->path, sizeof(g->path), GM_BUS_GPU_PREFIX "/%u", g->id);
-	gm_info("GPU %u: %s (%s), %u CUs, %llu MiB", g->id, ident, driver, cus,
-		(unsigned long long)(vram >> 20));
-	return 0;
+	snprintf(g->path, sizeof(g->path), GM_BUS_GPU_PREFIX "/%u", id);
+	return g;
 }
 
+static bool gpu_in_use(const struct gpumux_part_info *parts, size_t n,
+		       uint32_t gpu_id)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (parts[i].gpu_id == gpu_id)
+			return true;
+	return false;
+}
+
+/*
+ * The GPUs: those discovered and configured (or the default virtual one),
+ * reconciled with what the module has from a previous daemon.  A GPU of the
+ * module that is no longer wanted, or whose size changed, is removed (and
+ * registered again at its new size) when no tenant holds CUs on it, and
+ * kept as it is, with a warning, when one does: a restart never takes CUs
+ * away.
+ */
 int gm_gpus_setup(struct gm_ctx *ctx)
 {
-	struct setup s = { .ctx = ctx };
-	size_t i, before;
+	struct gpumux_gpu_info *known;
+	struct gpumux_part_info *inuse;
+	struct wanted w = { 0 };
+	size_t nk, np, i, j;
 	void *buf;
 	int ret;
 
-	/* What the module has already: a previous daemon's GPUs. */
-	ret = gm_kmod_list(&ctx->kmod, GPUMUX_LIST_GPUS,
-			   sizeof(struct gpumux_gpu_info), &buf, &s.nr_known);
-	if (ret < 0)
-		return ret;
-	s.known = buf;
-	ctx->gpus = calloc(s.nr_known ? s.nr_known : 1, sizeof(*ctx->gpus));
-	if (!ctx->gpus) {
-		free(s.known);
-		return -ENOMEM;
-	}
-	for (i = 0; i < s.nr_known; i++) {
-		struct gm_gpu *g = &ctx->gpus[ctx->nr_gpus++];
-		const struct gpumux_gpu_info *k = &s.known[i];
-
-		g->id = k->gpu_id;
-		memcpy(g->ident, k->ident, sizeof(g->ident));
-		g->ident[sizeof(g->ident) - 1] = '\0';
-		snprintf(g->driver, sizeof(g->driver), "%s",
-			 strncmp(g->ident, "virtual:", 8) ? "unknown" :
-							    "virtual");
-		g->cus = k->cus;
-		g->vram = k->vram_bytes;
-		snprintf(g->path, sizeof(g->path), GM_BUS_GPU_PREFIX "/%u",
-			 g->id);
-		gm_info("GPU %u: %s, %u CUs: adopted from the module", g->id,
-			g->ident, g->cus);
-	}
-	free(s.known);
-
 	if (ctx->conf.drm) {
-		ret = gm_discover_drm(add_gpu, &s);
+		ret = gm_discover_drm(want_gpu, &w);
 		if (ret < 0)
 			gm_warn("GPU discovery with libdrm: %s",
 				strerror(-ret));
 	}
-	before = ctx->nr_gpus;
 	for (i = 0; i < ctx->conf.nr_vgpus; i++) {
 		const struct gm_vgpu_conf *v = &ctx->conf.vgpus[i];
 		char ident[GPUMUX_IDENT_LEN];
 
 		snprintf(ident, sizeof(ident), "virtual:%s", v->name);
-		ret = add_gpu(&s, ident, "virtual", v->cus, v->vram);
+		ret = want_gpu(&w, ident, "virtual", v->cus, v->vram);
 		if (ret < 0)
-			return ret;
+			goto out_w;
 	}
-	if (!ctx->nr_gpus && !before) {
+	if (!w.n) {
 		gm_info("no GPU found and none configured: using virtual:virtual0 (304 CUs, 192 GiB)");
-		ret = add_gpu(&s, "virtual:virtual0", "virtual", 304,
-			      192ULL << 30);
+		ret = want_gpu(&w, "virtual:virtual0", "virtual", 304,
+			       192ULL << 30);
 		if (ret < 0)
-			return ret;
+			goto out_w;
 	}
-	if (!ctx->nr_gpus)
-		return s.err ? s.err : -ENODEV;
-	return 0;
+
+	ret = gm_kmod_list(&ctx->kmod, GPUMUX_LIST_GPUS, sizeof(*known), &buf,
+			   &nk);
+	if (ret < 0)
+		goto out_w;
+	known = buf;
+	ret = gm_kmod_list(&ctx->kmod, GPUMUX_LIST_PARTITIONS, sizeof(*inuse),
+			   &buf, &np);
+	if (ret < 0)
+		goto out_known;
+	inuse = buf;
+	ctx->gpus = calloc(nk + w.n + 1, sizeof(*ctx->gpus));
+	if (!ctx->gpus) {
+		ret = -ENOMEM;
+		goto out_parts;
+	}
+
+	for (i = 0; i < nk; i++) {
+		struct gpumux_gpu_info *k = &known[i];
+		struct want_gpu *wg = NULL;
+		struct gpumux_gpu_remove rm = { .gpu_id = k->gpu_id };
+		bool busy = gpu_in_use(inuse, np, k->gpu_id);
+
+		k->ident[sizeof(k->ident) - 1] = '\0';
+		for (j = 0; j < w.n; j++)
+			if (!strcmp(w.g[j].ident, k->ident))
+				wg = &w.g[j];
+		if (wg && wg->cus == k->cus) {
+			gpu_push(ctx, k->gpu_id, k->ident, wg->driver, k->cus,
+				 k->vram_bytes);
+			wg->cus = 0; /* done */
+			gm_info("GPU %u: %s (%s), %u CUs: adopted from the module",
+				k->gpu_id, k->ident, wg->driver, k->cus);
+			continue;
+		}
+		if (busy) {
+			gpu_push(ctx, k->gpu_id, k->ident,
+				 strncmp(k->ident, "virtual:", 8) ? "unknown" :
+								    "virtual",
+				 k->cus, k->vram_bytes);
+			if (wg)
+				wg->cus = 0;
+			gm_warn("GPU %u: %s, %u CUs: %s, but tenants hold CUs on it: kept as it is",
+				k->gpu_id, k->ident, k->cus,
+				wg ? "its size changed" :
+				     "no longer found or configured");
+			continue;
+		}
+		ret = gm_kmod_cmd(&ctx->kmod, GPUMUX_CMD_GPU_REMOVE, &rm,
+				  sizeof(rm));
+		if (ret < 0) {
+			gm_warn("GPU %u: %s: removing it: %s: kept", k->gpu_id,
+				k->ident, strerror(-ret));
+			gpu_push(ctx, k->gpu_id, k->ident, "unknown", k->cus,
+				 k->vram_bytes);
+			continue;
+		}
+		gm_info("GPU %u: %s, %u CUs: removed (%s)", k->gpu_id, k->ident,
+			k->cus, wg ? "its size changed" : "no longer wanted");
+	}
+
+	for (j = 0; j < w.n; j++) {
+		struct gpumux_gpu_add add;
+		struct want_gpu *wg = &w.g[j];
+
+		if (!wg->cus)
+			continue;
+		memset(&add, 0, sizeof(add));
+		add.cus = wg->cus;
+		add.vram_bytes = wg->vram;
+		snprintf(add.ident, sizeof(add.ident), "%s", wg->ident);
+		ret = gm_kmod_cmd(&ctx->kmod, GPUMUX_CMD_GPU_ADD, &add,
+				  sizeof(add));
+		if (ret < 0) {
+			gm_err("registering GPU %s (%u CUs) in the module: %s",
+			       wg->ident, wg->cus, strerror(-ret));
+			continue;
+		}
+		gpu_push(ctx, add.gpu_id, wg->ident, wg->driver, wg->cus,
+			 wg->vram);
+		gm_info("GPU %u: %s (%s), %u CUs, %llu MiB", add.gpu_id,
+			wg->ident, wg->driver, wg->cus,
+			(unsigned long long)(wg->vram >> 20));
+	}
+	ret = ctx->nr_gpus ? 0 : -ENODEV;
+out_parts:
+	free(inuse);
+out_known:
+	free(known);
+out_w:
+	free(w.g);
+	return ret;
 }
 
 /* ------------------------------------------------------------ refresh */

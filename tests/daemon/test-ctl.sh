@@ -129,6 +129,8 @@ if ! start_gpumuxd; then
 	fail "gpumuxd starts"
 	finish
 fi
+# The GPU's id (the module numbers GPUs; an earlier test may have had one).
+GID=$("$CTL" --json gpus | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["Id"])')
 
 expect "version shows both versions" 0 '^gpumuxd [0-9]' "$CTL" version
 jcheck "version --json" 'd["gpumuxctl"] and d["gpumuxd"]' version
@@ -137,7 +139,7 @@ jcheck "version --json" 'd["gpumuxctl"] and d["gpumuxd"]' version
 
 expect "gpus: table" 0 \
 	"^ *ID +NAME +DRIVER +CUS +USED +FREE +VRAM +TENANTS" "$CTL" gpus
-expect "gpus: the virtual GPU" 0 "^ *1 +virtual:virtual0 +virtual +$CUS +" \
+expect "gpus: the virtual GPU" 0 "^ *$GID +virtual:virtual0 +virtual +$CUS +" \
 	"$CTL" gpus
 expect "gpus: footer" 0 '^1 GPU listed\.$' "$CTL" gpus
 out=$("$CTL" --no-legend gpus)
@@ -147,7 +149,7 @@ else
 	fail "gpus --no-legend: rows only" "$out"
 fi
 jcheck "gpus --json" \
-	"len(d) == 1 and d[0]['Id'] == 1 and d[0]['ComputeUnits'] == $CUS and d[0]['Name'] == 'virtual:virtual0' and d[0]['Driver'] == 'virtual' and d[0]['VRAM'] == 16 << 30 and d[0]['Tenants'] == []" \
+	"len(d) == 1 and d[0]['Id'] == $GID and d[0]['ComputeUnits'] == $CUS and d[0]['Name'] == 'virtual:virtual0' and d[0]['Driver'] == 'virtual' and d[0]['VRAM'] == 16 << 30 and d[0]['Tenants'] == []" \
 	gpus
 expect "tenants: none" 0 '^0 tenants listed\.$' "$CTL" tenants
 jcheck "tenants --json: none" 'd == []' tenants
@@ -215,7 +217,7 @@ jcheck "tenants --json: CUs by weight (1:3)" \
 expect "tenants: table header" 0 \
 	'^ *ID +NAME +UID +PID +GPU +CUS +MASK +WEIGHT +MIN +MAX +PINNED +STATE$' \
 	"$CTL" tenants
-expect "tenants: a row per tenant" 0 "^ *$bid +beta +0 +$BPID +1 +96 +[0-9,-]+ +300 +8 +- +[0-9.KMG]+/64M +running$" \
+expect "tenants: a row per tenant" 0 "^ *$bid +beta +0 +$BPID +$GID +96 +[0-9,-]+ +300 +8 +- +[0-9.KMG]+/64M +running$" \
 	"$CTL" tenants
 expect "tenants: footer" 0 '^2 tenants listed\.$' "$CTL" tenants
 out=$("$CTL" --no-legend tenants)
@@ -228,7 +230,7 @@ out=$("$CTL" --no-legend tenants)
 rc=$?
 [[ $rc -eq 0 ]] && pass "status exits 0" || fail "status exits 0" "$rc"
 sed 's/^/  | /' "$T/status.txt"
-grep -Eq "^GPU 1 virtual:virtual0 \(virtual\): $CUS CUs, $CUS used, 0 free" "$T/status.txt" &&
+grep -Eq "^GPU $GID virtual:virtual0 \(virtual\): $CUS CUs, $CUS used, 0 free" "$T/status.txt" &&
 	pass "status: the GPU's line" ||
 	fail "status: the GPU's line" "$(cat "$T/status.txt")"
 grep -Eq '^Tenants: 2; attaches [0-9]+' "$T/status.txt" &&
@@ -252,7 +254,7 @@ grep -Eq "^  A +$aid +alpha +32 +100 +[0-9,-]+ " "$T/status.txt" &&
 jcheck "status --json" \
 	"d['Manager']['NTenants'] == 2 and d['Manager']['Policy'] and len(d['GPUs']) == 1 and d['GPUs'][0]['UsedComputeUnits'] == $CUS and sorted(d['GPUs'][0]['Tenants']) == sorted(['$apath', '$bpath']) and sorted(t['Name'] for t in d['Tenants']) == ['alpha', 'beta']" \
 	status
-expect "status as a user who is not root" 0 "^GPU 1 " as_user "$CTL" status
+expect "status as a user who is not root" 0 "^GPU $GID " as_user "$CTL" status
 
 # ------------------------------------------------------------ attach details
 
@@ -291,7 +293,7 @@ else
 	fail "limits: beta capped at 64 CUs" "$(head -c 600 "$T/wait.json")"
 fi
 
-expect "partition by name" 0 '' "$CTL" partition alpha 1 0-15,32-47
+expect "partition by name" 0 '' "$CTL" partition alpha $GID 0-15,32-47
 if wait_json 20 "$(tenant alpha)['Pinned'] and $(tenant alpha)['TargetMask'] == '0-15,32-47' and $SETTLED" tenants; then
 	pass "partition: alpha pinned to 0-15,32-47"
 else
@@ -299,7 +301,7 @@ else
 fi
 expect "status: a pinned tenant's state" 0 "^  A +$aid +alpha +32 +200 +0-15,32-47 +.* pinned" \
 	"$CTL" status
-expect "partition none by object path" 0 '' "$CTL" partition "$apath" 1 none
+expect "partition none by object path" 0 '' "$CTL" partition "$apath" $GID none
 if wait_json 20 "not $(tenant alpha)['Pinned'] and $SETTLED" tenants; then
 	pass "partition none: back to the policy"
 else
@@ -348,14 +350,14 @@ expect "weight 0: daemon error, exit 1" 1 '\(InvalidValue\)' \
 expect "limits min > max: exit 1" 1 '\(InvalidValue\)' \
 	"$CTL" limits alpha 64 8
 expect "mask beyond the GPU's CUs: exit 1" 1 '\(Invalid(Value|Option)\)' \
-	"$CTL" partition alpha 1 0-200
+	"$CTL" partition alpha $GID 0-200
 expect "partition on no such GPU: exit 1" 1 '\(NoSuchGPU\)' \
 	"$CTL" partition alpha 9 0-3
-expect "bad mask: exit 2" 2 "bad CU mask '5-3'" "$CTL" partition alpha 1 5-3
-expect "bad mask range: exit 2" 2 "CU mask '0-1024'" "$CTL" partition alpha 1 0-1024
+expect "bad mask: exit 2" 2 "bad CU mask '5-3'" "$CTL" partition alpha $GID 5-3
+expect "bad mask range: exit 2" 2 "CU mask '0-1024'" "$CTL" partition alpha $GID 0-1024
 expect "missing argument: exit 2" 2 'Usage: gpumuxctl limits' "$CTL" limits alpha 8
 
-for v in "weight $aid 50" "limits $aid 0 0" "partition $aid 1 0-3" \
+for v in "weight $aid 50" "limits $aid 0 0" "partition $aid $GID 0-3" \
 	"fence $aid" "unfence $aid" "detach $aid"; do
 	# shellcheck disable=SC2086
 	expect "not root: $v: access denied, exit 4" 4 \
@@ -409,17 +411,17 @@ rc=$?
 [[ $rc -eq 0 ]] && pass "watch exits 0 on SIGINT" ||
 	fail "watch exits 0 on SIGINT" "exit $rc: $(cat "$T/watch.err")"
 
-if "$PY" - "$T/watch.json" "$apath" "$bpath" <<'EOF'; then
+if "$PY" - "$T/watch.json" "$apath" "$bpath" "$GID" <<'EOF'; then
 import json, sys
 evs = [json.loads(line) for line in open(sys.argv[1])]
-apath, bpath = sys.argv[2], sys.argv[3]
+apath, bpath, gid = sys.argv[2], sys.argv[3], int(sys.argv[4])
 def has(ev, **kw):
     return any(e["event"] == ev and all(e.get(k) == v for k, v in kw.items())
                for e in evs)
 assert all("time" in e and "usec" in e for e in evs), "time stamps"
 assert has("TenantAttached", tenant=apath, name="alpha"), "attached alpha"
 assert has("TenantAttached", tenant=bpath, name="beta"), "attached beta"
-assert has("PartitionChanged", tenant=apath, gpu=1), "alpha's partition"
+assert has("PartitionChanged", tenant=apath, gpu=gid), "alpha's partition"
 assert any(e["event"] == "PartitionChanged" and e["tenant"] == apath and
            e["target"] == "0-15,32-47" for e in evs), "alpha pinned"
 assert has("TenantGone", name="envcheck", reason="exited"), "envcheck gone"
@@ -436,7 +438,7 @@ else
 fi
 ts='^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3} '
 if grep -Eq "${ts}TenantAttached tenant=$aid name=\"alpha\"$" "$T/watch.txt" &&
-	grep -Eq "${ts}PartitionChanged tenant=$aid gpu=1 generation=[0-9]+ target=0-15,32-47 active=" "$T/watch.txt" &&
+	grep -Eq "${ts}PartitionChanged tenant=$aid gpu=$GID generation=[0-9]+ target=0-15,32-47 active=" "$T/watch.txt" &&
 	grep -Eq "${ts}TenantGone tenant=$bid name=\"beta\" reason=detached$" "$T/watch.txt" &&
 	grep -Eq "${ts}PropertiesChanged object=/org/gpumux/Scheduler1 interface=Manager " "$T/watch.txt" &&
 	grep -Eq "${ts}DaemonStopped owner=:" "$T/watch.txt"; then

@@ -51,11 +51,11 @@ def members(xml_text, iface):
     return None
 
 
-def test_introspection(d, tpath):
+def test_introspection(d, tpath, gpath):
     with open(os.path.join(gmd.REPO, "daemon/org.gpumux.Scheduler1.xml")) as f:
         contract = f.read()
     for path, iface in ((gmd.PATH, "Manager"), (tpath, "Tenant"),
-                        (gmd.PATH + "/gpu/1", "GPU")):
+                        (gpath, "GPU")):
         live = d.obj(path).Introspect(
             dbus_interface="org.freedesktop.DBus.Introspectable")
         want = members(contract, gmd.NAME + "." + iface)
@@ -126,7 +126,7 @@ def main():
           "Tenant UID is the caller's")
     check(d.prop(path, "Tenant", "PID") == os.getpid(),
           "Tenant PID is the caller's")
-    test_introspection(d, path)
+    test_introspection(d, path, str(g1[0][1]) if g1 else gmd.PATH + "/gpu/1")
 
     # ---- a second tenant (a process of its own) with weight 300: 1:3
     b = gmd.Tenant("py-b", "weight=300")
@@ -321,7 +321,8 @@ def main():
     for call, name in (
             ("m.SetWeight(P, dbus.UInt32(5))", "SetWeight"),
             ("m.SetLimits(P, dbus.UInt32(0), dbus.UInt32(5))", "SetLimits"),
-            ("m.SetPartition(P, dbus.UInt32(1), dbus.ByteArray(b'\\x01'))",
+            ("m.SetPartition(P, dbus.UInt32(%d), dbus.ByteArray(b'\\x01'))"
+             % gpu_id,
              "SetPartition"),
             ("m.Fence(P, True)", "Fence"),
             ("m.Detach(P)", "Detach of another's tenant")):
