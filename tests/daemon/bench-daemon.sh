@@ -22,5 +22,10 @@ rc=$?
 [[ $rc == 0 ]] && pass "daemon-bench" || fail "daemon-bench" "exit status $rc"
 echo "RSS of gpumuxd after the run: $(awk '/VmRSS/ { print $2, $3 }' /proc/$GPUMUXD_PID/status)"
 stop_gpumuxd
-[[ -f $GMTEST_TMP/daemon-bench.csv ]] && cp "$GMTEST_TMP/daemon-bench.csv" /tmp/gmvm-out/ 2>/dev/null
+# The CSV, between markers, for make bench-daemon to cut out of the log.
+if [[ -f $GMTEST_TMP/daemon-bench.csv ]]; then
+	echo "GMBENCH-CSV-BEGIN"
+	cat "$GMTEST_TMP/daemon-bench.csv"
+	echo "GMBENCH-CSV-END"
+fi
 finish

@@ -251,6 +251,10 @@ fi
 
 shopt -s nullglob
 tests=("$TESTS_DIR"/test-*.sh "$TESTS_DIR"/test-*.py)
+# --only naming a script that is not a test (bench-daemon.sh): just that.
+if [[ -n $ONLY && $ONLY != test-* && -f $TESTS_DIR/$ONLY ]]; then
+	tests=("$TESTS_DIR/$ONLY")
+fi
 [[ ${#tests[@]} -eq 0 ]] ||
 	mapfile -t tests < <(printf '%s\n' "${tests[@]}" | LC_ALL=C sort)
 n=0

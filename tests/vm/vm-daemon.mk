@@ -20,7 +20,7 @@ VM_DAEMON_RUN = BUILD=$(BUILD) tests/vm/run.sh --kernel $(KERNEL) \
 	--module $(BUILD)/mod/$(KERNEL)/gpumux.ko
 VM_SYSTEMD_STAGE := $(BUILD)/vm/systemd-stage
 
-.PHONY: vm-daemon-check vm-systemd-check demo-daemon
+.PHONY: vm-daemon-check vm-systemd-check demo-daemon bench-daemon
 
 ## vm-daemon-check: the daemon's end-to-end tests (tests/daemon) in the VM on a private bus (ONLY=GLOB picks tests)
 vm-daemon-check: vm-module $(VM_DAEMON_DEPS)
@@ -37,5 +37,12 @@ vm-systemd-check: vm-module $(VM_DAEMON_DEPS)
 ## demo-daemon: boot the VM and run tests/daemon/demo.sh (gpumuxd, two engines sharing a virtual GPU)
 demo-daemon: vm-module $(VM_DAEMON_DEPS)
 	$(VM_DAEMON_RUN) --suite demo-daemon
+
+## bench-daemon: attach/detach calls/s against a D-Bus round trip, in the VM (CSV to build/bench-daemon.csv)
+bench-daemon: vm-module gpumuxd $(BUILD)/daemon/daemon-bench
+	$(VM_DAEMON_RUN) --suite daemon --only bench-daemon.sh
+	@sed -n '/^GMBENCH-CSV-BEGIN/,/^GMBENCH-CSV-END/p' $(BUILD)/vm/daemon-$(KERNEL).console.log | \
+		sed '1d;$$d' | tr -d '\r' >$(BUILD)/bench-daemon.csv
+	@echo "CSV: $(BUILD)/bench-daemon.csv"; cat $(BUILD)/bench-daemon.csv
 
 CHECK_EXTRA += vm-daemon-check vm-systemd-check
