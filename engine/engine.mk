@@ -33,9 +33,13 @@ ENGINE_TEST_COMMON := $(ENGINE_TEST_DIR)/etest.c
 ENGINE_TEST_HDRS := $(ENGINE_TEST_DIR)/etest.h $(ENGINE_SRC_DIR)/attach.h \
 	$(ENGINE_SRC_DIR)/server.h
 
-ENGINE_CLI_SRCS := $(addprefix $(ENGINE_SRC_DIR)/,main.c server.c attach.c)
+# the HTTP front shared with the gateway (common/)
+ENGINE_COMMON_DIR := $(ENGINE_SRC_DIR)/../common
+ENGINE_CLI_SRCS := $(addprefix $(ENGINE_SRC_DIR)/,main.c server.c attach.c) \
+	$(addprefix $(ENGINE_COMMON_DIR)/,httpd.c util.c)
 ENGINE_CLI_HDRS := $(ENGINE_HDRS) $(ENGINE_SRC_DIR)/server.h \
-	$(ENGINE_SRC_DIR)/attach.h
+	$(ENGINE_SRC_DIR)/attach.h $(ENGINE_COMMON_DIR)/httpd.h \
+	$(ENGINE_COMMON_DIR)/util.h
 # serve --attach: libgpumux (built by libclient/libclient.mk; found next to
 # the binary's directory at run time) and sd-bus for property reads
 ENGINE_GM_DIR := $(ENGINE_SRC_DIR)/../libclient

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/util.h"
 #include "attach.h"
 #include "ckpt-gen.h"
 #include "engine.h"
@@ -154,17 +155,17 @@ static int usage_error(const char *fmt, const char *arg)
 	return EXIT_USAGE;
 }
 
-static bool parse_long(const char *s, long min, long max, long *out)
+/* where every command's option loop ends: --help, and the errors */
+static int other_option(int opt, char **argv)
 {
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max)
-		return false;
-	*out = v;
-	return true;
+	if (opt == 'h') {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (opt == ':')
+		return usage_error("option '%s' needs an argument",
+				   argv[optind - 1]);
+	return usage_error("unknown option '%s'", argv[optind - 1]);
 }
 
 static bool parse_float(const char *s, float min, float max, float *out)
@@ -450,51 +451,51 @@ static int serve(int argc, char **argv)
 			o.listen = optarg;
 			break;
 		case 'T':
-			if (!parse_long(optarg, 1, 1024, &v))
+			if (!cm_parse_long(optarg, 1, 1024, &v))
 				return usage_error(
 					"bad --threads '%s' (1..1024)", optarg);
 			o.n_threads = v;
 			break;
 		case 'S':
-			if (!parse_long(optarg, 1, 65536, &v))
+			if (!cm_parse_long(optarg, 1, 65536, &v))
 				return usage_error(
 					"bad --max-seqs '%s' (1..65536)",
 					optarg);
 			o.max_seqs = v;
 			break;
 		case 'W':
-			if (!parse_long(optarg, 0, 1 << 20, &v))
+			if (!cm_parse_long(optarg, 0, 1 << 20, &v))
 				return usage_error("bad --max-waiting '%s'",
 						   optarg);
 			o.max_waiting = v;
 			break;
 		case 'B':
-			if (!parse_long(optarg, 1, 1 << 20, &v))
+			if (!cm_parse_long(optarg, 1, 1 << 20, &v))
 				return usage_error(
 					"bad --max-batch-tokens '%s'", optarg);
 			o.max_batch_tokens = v;
 			break;
 		case 'K':
-			if (!parse_long(optarg, 1, 1 << 20, &v))
+			if (!cm_parse_long(optarg, 1, 1 << 20, &v))
 				return usage_error("bad --block-size '%s'",
 						   optarg);
 			o.block_size = v;
 			break;
 		case 'N':
-			if (!parse_long(optarg, 1, INT32_MAX, &v))
+			if (!cm_parse_long(optarg, 1, INT32_MAX, &v))
 				return usage_error("bad --kv-blocks '%s'",
 						   optarg);
 			o.kv_blocks = v;
 			break;
 		case 'Y':
-			if (!parse_long(optarg, 1, 1L << 30, &v))
+			if (!cm_parse_long(optarg, 1, 1L << 30, &v))
 				return usage_error(
 					"bad --max-body '%s' (1..2^30)",
 					optarg);
 			o.max_body = v;
 			break;
 		case 'C':
-			if (!parse_long(optarg, 1, 1 << 16, &v))
+			if (!cm_parse_long(optarg, 1, 1 << 16, &v))
 				return usage_error("bad --max-connections '%s'",
 						   optarg);
 			o.max_connections = v;
@@ -518,7 +519,7 @@ static int serve(int argc, char **argv)
 			ao.name = optarg;
 			break;
 		case OPT_WEIGHT:
-			if (!parse_long(optarg, 1, 65535, &v))
+			if (!cm_parse_long(optarg, 1, 65535, &v))
 				return usage_error(
 					"bad --weight '%s' (1..65535)", optarg);
 			ao.weight = v;
@@ -526,7 +527,7 @@ static int serve(int argc, char **argv)
 			break;
 		case OPT_MIN_CUS:
 		case OPT_MAX_CUS:
-			if (!parse_long(optarg, 0, 1024, &v))
+			if (!cm_parse_long(optarg, 0, 1024, &v))
 				return usage_error(
 					"bad CU count '%s' (0..1024)", optarg);
 			if (opt == OPT_MIN_CUS)
@@ -544,15 +545,8 @@ static int serve(int argc, char **argv)
 		case 'v':
 			o.verbose = true;
 			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return 0;
-		case ':':
-			return usage_error("option '%s' needs an argument",
-					   argv[optind - 1]);
 		default:
-			return usage_error("unknown option '%s'",
-					   argv[optind - 1]);
+			return other_option(opt, argv);
 		}
 	}
 	if (optind < argc)
@@ -659,18 +653,11 @@ static int init_random(int argc, char **argv)
 		case 'C':
 			cfg.shared_classifier = 0;
 			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return 0;
-		case ':':
-			return usage_error("option '%s' needs an argument",
-					   argv[optind - 1]);
 		default:
-			return usage_error("unknown option '%s'",
-					   argv[optind - 1]);
+			return other_option(opt, argv);
 		}
 		if (field) {
-			if (!parse_long(optarg, 1, 1 << 20, &v))
+			if (!cm_parse_long(optarg, 1, 1 << 20, &v))
 				return usage_error("bad size '%s' (1..2^20)",
 						   optarg);
 			*field = v;
@@ -765,7 +752,7 @@ int main(int argc, char **argv)
 			c.prompt = optarg;
 			break;
 		case 'n':
-			if (!parse_long(optarg, 0, INT32_MAX, &c.steps))
+			if (!cm_parse_long(optarg, 0, INT32_MAX, &c.steps))
 				return usage_error("bad -n '%s'", optarg);
 			break;
 		case 't':
@@ -779,12 +766,12 @@ int main(int argc, char **argv)
 						   optarg);
 			break;
 		case 's':
-			if (!parse_long(optarg, 1, LONG_MAX, &v))
+			if (!cm_parse_long(optarg, 1, LONG_MAX, &v))
 				return usage_error("bad --seed '%s'", optarg);
 			c.seed = v;
 			break;
 		case 'T':
-			if (!parse_long(optarg, 1, 1024, &v))
+			if (!cm_parse_long(optarg, 1, 1024, &v))
 				return usage_error(
 					"bad --threads '%s' (1..1024)", optarg);
 			c.threads = v;
@@ -792,15 +779,8 @@ int main(int argc, char **argv)
 		case 'I':
 			c.ids = true;
 			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return 0;
-		case ':':
-			return usage_error("option '%s' needs an argument",
-					   argv[optind - 1]);
 		default:
-			return usage_error("unknown option '%s'",
-					   argv[optind - 1]);
+			return other_option(opt, argv);
 		}
 	}
 	if (optind < argc)

@@ -29,113 +29,24 @@
 #include <jansson.h>
 #include <limits.h>
 #include <microhttpd.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
-#include <unistd.h>
 
+#include "../common/httpd.h"
 #include "engine.h"
 #include "server.h"
 
 #define DEFAULT_MAX_TOKENS 16 /* OpenAI's default for completions */
 #define DEFAULT_KV_CAP ((size_t)1 << 30) /* default KV pool bound */
 #define WAIT_POLL_MS 50 /* how often a waiting handler checks its client */
-#define CONNECTION_TIMEOUT_S 120 /* idle keep-alive connections */
+#define CONNECTION_TIMEOUT_S 120u /* idle keep-alive connections */
 #define REPORT_INTERVAL_S 1.0
 
-/* ---- small helpers ---------------------------------------------------- */
-
-static double now_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
-/* A growable byte buffer, always NUL terminated. */
-struct buf {
-	char *p;
-	size_t len, cap;
-};
-
-static int buf_reserve(struct buf *b, size_t extra)
-{
-	size_t need, cap;
-	char *p;
-
-	if (extra > SIZE_MAX / 4 - b->len)
-		return -ENOMEM;
-	need = b->len + extra + 1;
-	if (need <= b->cap)
-		return 0;
-	cap = b->cap ? b->cap : 256;
-	while (cap < need)
-		cap *= 2;
-	p = realloc(b->p, cap);
-	if (!p)
-		return -ENOMEM;
-	b->p = p;
-	b->cap = cap;
-	return 0;
-}
-
-static int buf_add(struct buf *b, const void *data, size_t n)
-{
-	if (buf_reserve(b, n))
-		return -ENOMEM;
-	memcpy(b->p + b->len, data, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return 0;
-}
-
-static int buf_str(struct buf *b, const char *s)
-{
-	return buf_add(b, s, strlen(s));
-}
-
-__attribute__((format(printf, 2, 3))) static int
-buf_printf(struct buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || buf_reserve(b, n))
-		return -ENOMEM;
-	va_start(ap, fmt);
-	vsnprintf(b->p + b->len, n + 1, fmt, ap);
-	va_end(ap);
-	b->len += n;
-	return 0;
-}
-
-static void buf_free(struct buf *b)
-{
-	free(b->p);
-	*b = (struct buf){ 0 };
-}
+/* ---- UTF-8 ------------------------------------------------------------ */
 
 /*
  * The UTF-8 sequence at s (n bytes available): its length when valid, 0
@@ -183,7 +94,7 @@ static int utf8_seq(const unsigned char *s, size_t n)
  * the next token's bytes, unless final.  Token pieces split multi-byte
  * characters (byte fallback tokens), so text is only ever sent whole.
  */
-static int utf8_drain(struct buf *raw, struct buf *out, bool final)
+static int utf8_drain(struct cm_buf *raw, struct cm_buf *out, bool final)
 {
 	size_t i = 0;
 
@@ -194,12 +105,12 @@ static int utf8_drain(struct buf *raw, struct buf *out, bool final)
 		if (!n && !final)
 			break;
 		if (n <= 0) {
-			if (buf_str(out, "\xef\xbf\xbd"))
+			if (cm_buf_str(out, "\xef\xbf\xbd"))
 				return -ENOMEM;
 			i++;
 			continue;
 		}
-		if (buf_add(out, raw->p + i, n))
+		if (cm_buf_add(out, raw->p + i, n))
 			return -ENOMEM;
 		i += n;
 	}
@@ -212,7 +123,7 @@ static int utf8_drain(struct buf *raw, struct buf *out, bool final)
 }
 
 /* a token's text, filtered as `generate` prints it (llama2.c's safe_printf) */
-static int add_piece(struct buf *raw, const char *piece)
+static int add_piece(struct cm_buf *raw, const char *piece)
 {
 	if (!piece || !piece[0])
 		return 0;
@@ -223,7 +134,7 @@ static int add_piece(struct buf *raw, const char *piece)
 		    b != '\r' && b < 0x80)
 			return 0;
 	}
-	return buf_str(raw, piece);
+	return cm_buf_str(raw, piece);
 }
 
 /* ---- state ------------------------------------------------------------ */
@@ -259,32 +170,14 @@ struct slot {
 	bool http_done;
 };
 
-/* cumulative histogram with Prometheus "le" buckets */
+/* Prometheus "le" buckets */
 #define HISTO_BUCKETS 13
-struct histo {
-	const double *le; /* (HISTO_BUCKETS) upper bounds */
-	uint64_t count[HISTO_BUCKETS + 1]; /* the last is +Inf */
-	uint64_t n;
-	double sum;
-};
-
 static const double ttft_le[HISTO_BUCKETS] = {
 	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 };
 static const double e2e_le[HISTO_BUCKETS] = { 0.005, 0.01, 0.025, 0.05, 0.1,
 					      0.25,  0.5,  1,	  2.5,	5,
 					      10,    30,   60 };
-
-static void histo_add(struct histo *h, double v)
-{
-	int i = 0;
-
-	while (i < HISTO_BUCKETS && v > h->le[i])
-		i++;
-	h->count[i]++;
-	h->n++;
-	h->sum += v;
-}
 
 enum fin_label {
 	FIN_STOP,
@@ -304,11 +197,10 @@ static const unsigned http_codes[] = { 200, 400, 404, 405, 413,
 struct metrics {
 	uint64_t requests; /* completions queued */
 	uint64_t finished[N_FIN];
-	uint64_t http[N_HTTP_CODES];
 	uint64_t prompt_tokens, gen_tokens;
 	uint64_t steps, step_rows, preemptions;
 	int32_t running, waiting, kv_used, kv_total;
-	struct histo ttft, e2e;
+	struct cm_histo ttft, e2e;
 };
 
 struct gms_server {
@@ -325,7 +217,7 @@ struct gms_server {
 	int32_t block_size;
 	time_t started;
 	uint64_t salt; /* for request ids and default seeds */
-	struct MHD_Daemon *httpd;
+	struct httpd hd;
 	pthread_t engine_thread;
 	bool engine_started;
 
@@ -434,7 +326,7 @@ static void slot_done_locked(struct gms_server *s, struct slot *sl, int err,
 	sl->err = err;
 	s->m.finished[label]++;
 	if (sl->t_queued > 0)
-		histo_add(&s->m.e2e, s->t_step - sl->t_queued);
+		cm_histo_add(&s->m.e2e, s->t_step - sl->t_queued);
 	if (sl->http_done)
 		slot_free_locked(s, sl);
 	else
@@ -472,12 +364,13 @@ static void publish_locked(struct gms_server *s)
 
 		sl->touched = false;
 		if (!sl->n_pub && sl->n_out)
-			histo_add(&m->ttft, s->t_step - sl->t_queued);
+			cm_histo_add(&m->ttft, s->t_step - sl->t_queued);
 		m->gen_tokens += sl->n_out - sl->n_pub;
 		sl->n_pub = sl->n_out;
 		if (sl->fin_out) {
 			if (!sl->n_pub)
-				histo_add(&m->ttft, s->t_step - sl->t_queued);
+				cm_histo_add(&m->ttft,
+					     s->t_step - sl->t_queued);
 			sl->finish = sl->fin_out;
 			slot_done_locked(s, sl, 0,
 					 sl->fin_out == GME_FINISH_STOP ?
@@ -637,7 +530,7 @@ static void paused_stats(struct gms_server *s)
 static void *engine_main(void *arg)
 {
 	struct gms_server *s = arg;
-	double t_report = now_mono();
+	double t_report = cm_now();
 	uint64_t tokens = 0, tok_report = 0;
 	struct gme_request_info info;
 	bool paused;
@@ -650,7 +543,7 @@ static void *engine_main(void *arg)
 		if (idle_wait(s, t_report)) {
 			/* idle, and a load report is due */
 			pthread_mutex_unlock(&s->lock);
-			s->t_step = now_mono();
+			s->t_step = cm_now();
 			report_load(s, &t_report, &tok_report, tokens);
 			pthread_mutex_lock(&s->lock);
 			continue;
@@ -693,7 +586,7 @@ static void *engine_main(void *arg)
 			paused_stats(s); /* no CUs: requests wait */
 		else
 			s->unfinished = gme_engine_step(s->eng, &s->st);
-		s->t_step = now_mono();
+		s->t_step = cm_now();
 		tokens += s->step_tokens;
 		for (int i = 0; i < s->n_touched; i++) {
 			struct slot *sl = s->touched[i];
@@ -707,7 +600,7 @@ static void *engine_main(void *arg)
 		pthread_mutex_lock(&s->lock);
 	}
 	/* stop: abort whatever is left */
-	s->t_step = now_mono();
+	s->t_step = cm_now();
 	while (s->n_active) {
 		struct slot *sl = s->active[0];
 
@@ -741,57 +634,31 @@ struct creq {
 	bool return_ids; /* return_token_ids (vLLM's extension) */
 };
 
-/* An HTTP error being built: OpenAI's {"error": {...}} */
-struct herr {
-	unsigned status;
-	const char *type;
-	const char *param;
-	const char *code;
-	char msg[256];
-};
-
-__attribute__((format(printf, 5, 6))) static int
-fail(struct herr *e, unsigned status, const char *param, const char *code,
-     const char *fmt, ...)
-{
-	va_list ap;
-
-	e->status = status;
-	e->type = status >= 500 ? "server_error" :
-		  status == 429 ? "rate_limit_error" :
-				  "invalid_request_error";
-	e->param = param;
-	e->code = code;
-	va_start(ap, fmt);
-	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 static struct slot *slot_claim(struct gms_server *s, const struct creq *q,
-			       struct herr *e)
+			       struct httpd_error *e)
 {
 	struct slot *sl;
 
 	pthread_mutex_lock(&s->lock);
 	if (s->draining) {
 		pthread_mutex_unlock(&s->lock);
-		fail(e, 503, NULL, "shutting_down",
-		     "the server is shutting down");
+		httpd_fail(e, 503, NULL, "shutting_down",
+			   "the server is shutting down");
 		return NULL;
 	}
 	if (!s->n_free) {
 		pthread_mutex_unlock(&s->lock);
-		fail(e, 429, NULL, "queue_full",
-		     "the server is overloaded: %d requests in flight, try again later",
-		     s->n_slots);
+		httpd_fail(
+			e, 429, NULL, "queue_full",
+			"the server is overloaded: %d requests in flight, try again later",
+			s->n_slots);
 		return NULL;
 	}
 	sl = &s->slots[s->free_stack[--s->n_free]];
 	memcpy(sl->prompt, q->prompt, q->n_prompt * sizeof(*q->prompt));
 	sl->n_prompt = q->n_prompt;
 	sl->sp = q->sp;
-	sl->t_queued = now_mono();
+	sl->t_queued = cm_now();
 	sl->state = SLOT_QUEUED;
 	sl->err = 0;
 	sl->finish = GME_FINISH_NONE;
@@ -818,17 +685,6 @@ static void slot_release(struct gms_server *s, struct slot *sl)
 			cancel_push_locked(s, sl);
 	}
 	pthread_mutex_unlock(&s->lock);
-}
-
-/* true when the client closed its end (or the socket failed) */
-static bool peer_gone(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
-
-	if (fd < 0)
-		return false;
-	return poll(&p, 1, 0) > 0 &&
-	       (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
 }
 
 struct slot_view {
@@ -863,7 +719,7 @@ static int slot_wait(struct gms_server *s, struct slot *sl, int32_t n, int fd,
 		if (sl->n_pub > n || sl->state == SLOT_DONE)
 			break;
 		pthread_mutex_unlock(&s->lock);
-		if (peer_gone(fd))
+		if (cm_peer_gone(fd))
 			return -ECONNRESET;
 		pthread_mutex_lock(&s->lock);
 	}
@@ -892,98 +748,6 @@ static int slot_wait_taken(struct gms_server *s, struct slot *sl)
 	return err;
 }
 
-/* ---- HTTP: responses -------------------------------------------------- */
-
-/* per request (con_cls) */
-struct conn {
-	const struct route *route;
-	struct buf body;
-	bool too_large;
-	unsigned status;
-};
-
-static void count_http(struct gms_server *s, unsigned status)
-{
-	size_t i = 0;
-
-	while (i < N_HTTP_CODES - 1 && http_codes[i] != status)
-		i++;
-	pthread_mutex_lock(&s->lock);
-	s->m.http[i]++;
-	pthread_mutex_unlock(&s->lock);
-}
-
-/* Queue body (malloc'ed, taken) as the response. */
-static enum MHD_Result reply(struct gms_server *s, struct MHD_Connection *c,
-			     struct conn *cn, unsigned status,
-			     const char *ctype, char *body, size_t len,
-			     const char *allow)
-{
-	struct MHD_Response *r;
-	enum MHD_Result ret;
-
-	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-	if (!r) {
-		free(body);
-		return MHD_NO;
-	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-	if (allow)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
-	if (status == 429 || status == 503)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-	ret = MHD_queue_response(c, status, r);
-	MHD_destroy_response(r);
-	cn->status = status;
-	count_http(s, status);
-	return ret;
-}
-
-static enum MHD_Result reply_json(struct gms_server *s,
-				  struct MHD_Connection *c, struct conn *cn,
-				  unsigned status, json_t *j, const char *allow)
-{
-	char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	struct buf b = { 0 };
-
-	json_decref(j);
-	if (!txt || buf_str(&b, txt) || buf_str(&b, "\n")) {
-		free(txt);
-		buf_free(&b);
-		return MHD_NO;
-	}
-	free(txt);
-	return reply(s, c, cn, status, "application/json", b.p, b.len, allow);
-}
-
-static json_t *error_json(const struct herr *e)
-{
-	return json_pack("{s:{s:s,s:s,s:s?,s:s?}}", "error", "message", e->msg,
-			 "type", e->type, "param", e->param, "code", e->code);
-}
-
-static enum MHD_Result reply_herr(struct gms_server *s,
-				  struct MHD_Connection *c, struct conn *cn,
-				  const struct herr *e, const char *allow)
-{
-	return reply_json(s, c, cn, e->status, error_json(e), allow);
-}
-
-__attribute__((format(printf, 7, 8))) static enum MHD_Result
-reply_error(struct gms_server *s, struct MHD_Connection *c, struct conn *cn,
-	    unsigned status, const char *param, const char *code,
-	    const char *fmt, ...)
-{
-	struct herr e;
-	va_list ap;
-
-	fail(&e, status, param, code, "%s", "");
-	va_start(ap, fmt);
-	vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
-	va_end(ap);
-	return reply_herr(s, c, cn, &e, NULL);
-}
-
 /* ---- HTTP: /v1/completions -------------------------------------------- */
 
 /* a field that is present and not null, else NULL */
@@ -995,14 +759,15 @@ static json_t *field(json_t *obj, const char *key)
 }
 
 static int parse_prompt(struct gms_server *s, json_t *p, struct creq *q,
-			struct herr *e)
+			struct httpd_error *e)
 {
 	const int32_t seq_len = s->cfg->seq_len;
 	size_t n;
 
 	if (!p)
-		return fail(e, 400, "prompt", "missing_required_parameter",
-			    "'prompt' is required");
+		return httpd_fail(e, 400, "prompt",
+				  "missing_required_parameter",
+				  "'prompt' is required");
 	if (json_is_array(p) && json_array_size(p) == 1 &&
 	    json_is_string(json_array_get(p, 0)))
 		p = json_array_get(p, 0);
@@ -1012,51 +777,52 @@ static int parse_prompt(struct gms_server *s, json_t *p, struct creq *q,
 		int rc;
 
 		if (strlen(text) != len)
-			return fail(e, 400, "prompt", NULL,
-				    "'prompt' must not contain NUL");
+			return httpd_fail(e, 400, "prompt", NULL,
+					  "'prompt' must not contain NUL");
 		/* every token covers at most max_piece bytes */
 		if (len > (size_t)seq_len * s->max_piece)
-			return fail(
+			return httpd_fail(
 				e, 400, "prompt", "context_length_exceeded",
 				"This model's maximum context length is %d tokens; the prompt (%zu bytes) is longer",
 				seq_len, len);
 		q->prompt = malloc((len + 3) * sizeof(*q->prompt));
 		if (!q->prompt)
-			return fail(e, 503, NULL, NULL, "out of memory");
+			return httpd_fail(e, 503, NULL, NULL, "out of memory");
 		rc = gme_tokenizer_encode(s->tok, text, true, false, q->prompt,
 					  len + 3);
 		if (rc < 0)
-			return fail(e, 400, "prompt", NULL,
-				    "cannot encode the prompt: %s",
-				    strerror(-rc));
+			return httpd_fail(e, 400, "prompt", NULL,
+					  "cannot encode the prompt: %s",
+					  strerror(-rc));
 		q->n_prompt = rc;
 	} else if (json_is_array(p)) {
 		n = json_array_size(p);
 		if (!n)
-			return fail(e, 400, "prompt", NULL,
-				    "'prompt' must not be empty");
+			return httpd_fail(e, 400, "prompt", NULL,
+					  "'prompt' must not be empty");
 		if (json_is_string(json_array_get(p, 0)))
-			return fail(e, 400, "prompt", NULL,
-				    "only one prompt per request is supported");
+			return httpd_fail(
+				e, 400, "prompt", NULL,
+				"only one prompt per request is supported");
 		if (n >= (size_t)seq_len)
-			return fail(
+			return httpd_fail(
 				e, 400, "prompt", "context_length_exceeded",
 				"This model's maximum context length is %d tokens; the prompt is %zu tokens",
 				seq_len, n);
 		q->prompt = malloc(n * sizeof(*q->prompt));
 		if (!q->prompt)
-			return fail(e, 503, NULL, NULL, "out of memory");
+			return httpd_fail(e, 503, NULL, NULL, "out of memory");
 		for (size_t i = 0; i < n; i++) {
 			json_t *t = json_array_get(p, i);
 			json_int_t v;
 
 			if (!json_is_integer(t))
-				return fail(
+				return httpd_fail(
 					e, 400, "prompt", NULL,
 					"'prompt' must be a string or an array of token ids");
 			v = json_integer_value(t);
 			if (v < 0 || v >= s->cfg->vocab_size)
-				return fail(
+				return httpd_fail(
 					e, 400, "prompt", NULL,
 					"token id %" JSON_INTEGER_FORMAT
 					" is outside the vocabulary (0..%d)",
@@ -1065,32 +831,34 @@ static int parse_prompt(struct gms_server *s, json_t *p, struct creq *q,
 		}
 		q->n_prompt = n;
 	} else {
-		return fail(
+		return httpd_fail(
 			e, 400, "prompt", NULL,
 			"'prompt' must be a string or an array of token ids");
 	}
 	if (q->n_prompt >= seq_len)
-		return fail(
+		return httpd_fail(
 			e, 400, "prompt", "context_length_exceeded",
 			"This model's maximum context length is %d tokens; the prompt is %d tokens",
 			seq_len, q->n_prompt);
 	return 0;
 }
 
-static int parse_bool(json_t *root, const char *key, bool *out, struct herr *e)
+static int parse_bool(json_t *root, const char *key, bool *out,
+		      struct httpd_error *e)
 {
 	json_t *v = field(root, key);
 
 	if (!v)
 		return 0;
 	if (!json_is_boolean(v))
-		return fail(e, 400, key, NULL, "'%s' must be a boolean", key);
+		return httpd_fail(e, 400, key, NULL, "'%s' must be a boolean",
+				  key);
 	*out = json_is_true(v);
 	return 0;
 }
 
 static int parse_number(json_t *root, const char *key, double lo, double hi,
-			bool lo_open, float *out, struct herr *e)
+			bool lo_open, float *out, struct httpd_error *e)
 {
 	json_t *v = field(root, key);
 	double d;
@@ -1098,17 +866,19 @@ static int parse_number(json_t *root, const char *key, double lo, double hi,
 	if (!v)
 		return 0;
 	if (!json_is_number(v))
-		return fail(e, 400, key, NULL, "'%s' must be a number", key);
+		return httpd_fail(e, 400, key, NULL, "'%s' must be a number",
+				  key);
 	d = json_number_value(v);
 	if (!(d >= lo && d <= hi) || (lo_open && d == lo))
-		return fail(e, 400, key, NULL, "'%s' must be in %c%g, %g]", key,
-			    lo_open ? '(' : '[', lo, hi);
+		return httpd_fail(e, 400, key, NULL,
+				  "'%s' must be in %c%g, %g]", key,
+				  lo_open ? '(' : '[', lo, hi);
 	*out = d;
 	return 0;
 }
 
-static int parse_completion(struct gms_server *s, const struct buf *body,
-			    struct creq *q, struct herr *e)
+static int parse_completion(struct gms_server *s, const struct cm_buf *body,
+			    struct creq *q, struct httpd_error *e)
 {
 	json_error_t je;
 	json_t *root, *v;
@@ -1117,28 +887,28 @@ static int parse_completion(struct gms_server *s, const struct buf *body,
 	root = json_loadb(body->p ? body->p : "", body->len,
 			  JSON_REJECT_DUPLICATES, &je);
 	if (!root)
-		return fail(e, 400, NULL, "invalid_json",
-			    "invalid JSON (line %d, column %d): %s", je.line,
-			    je.column, je.text);
+		return httpd_fail(e, 400, NULL, "invalid_json",
+				  "invalid JSON (line %d, column %d): %s",
+				  je.line, je.column, je.text);
 	if (!json_is_object(root)) {
-		fail(e, 400, NULL, "invalid_json",
-		     "the request body must be a JSON object");
+		httpd_fail(e, 400, NULL, "invalid_json",
+			   "the request body must be a JSON object");
 		goto out;
 	}
 	v = field(root, "model");
 	if (v && !json_is_string(v)) {
-		fail(e, 400, "model", NULL, "'model' must be a string");
+		httpd_fail(e, 400, "model", NULL, "'model' must be a string");
 		goto out;
 	}
 	if (v && strcmp(json_string_value(v), s->model_id)) {
-		fail(e, 404, "model", "model_not_found",
-		     "The model does not exist; this server serves '%s'",
-		     s->model_id);
+		httpd_fail(e, 404, "model", "model_not_found",
+			   "The model does not exist; this server serves '%s'",
+			   s->model_id);
 		goto out;
 	}
 	v = field(root, "n");
 	if (v && (!json_is_integer(v) || json_integer_value(v) != 1)) {
-		fail(e, 400, "n", NULL, "only 'n': 1 is supported");
+		httpd_fail(e, 400, "n", NULL, "only 'n': 1 is supported");
 		goto out;
 	}
 	q->sp = gme_sampling_default_params();
@@ -1150,14 +920,14 @@ static int parse_completion(struct gms_server *s, const struct buf *body,
 		json_int_t n;
 
 		if (!json_is_integer(v)) {
-			fail(e, 400, "max_tokens", NULL,
-			     "'max_tokens' must be an integer");
+			httpd_fail(e, 400, "max_tokens", NULL,
+				   "'max_tokens' must be an integer");
 			goto out;
 		}
 		n = json_integer_value(v);
 		if (n < 0) {
-			fail(e, 400, "max_tokens", NULL,
-			     "'max_tokens' must not be negative");
+			httpd_fail(e, 400, "max_tokens", NULL,
+				   "'max_tokens' must not be negative");
 			goto out;
 		}
 		/* more than the context allows: generation ends at seq_len */
@@ -1171,15 +941,17 @@ static int parse_completion(struct gms_server *s, const struct buf *body,
 	v = field(root, "seed");
 	if (v) {
 		if (!json_is_integer(v)) {
-			fail(e, 400, "seed", NULL, "'seed' must be an integer");
+			httpd_fail(e, 400, "seed", NULL,
+				   "'seed' must be an integer");
 			goto out;
 		}
 		q->sp.seed = (uint64_t)json_integer_value(v);
 	} else {
 		pthread_mutex_lock(&s->lock);
-		q->sp.seed = mix64(s->salt ^ (s->counter * 0x2545f4914f6cdd1d) ^
-				   (uint64_t)(now_mono() * 1e9)) |
-			     1;
+		q->sp.seed =
+			cm_mix64(s->salt ^ (s->counter * 0x2545f4914f6cdd1d) ^
+				 (uint64_t)(cm_now() * 1e9)) |
+			1;
 		pthread_mutex_unlock(&s->lock);
 	}
 	if (parse_bool(root, "stream", &q->stream, e) ||
@@ -1188,8 +960,8 @@ static int parse_completion(struct gms_server *s, const struct buf *body,
 	v = field(root, "stream_options");
 	if (v) {
 		if (!json_is_object(v)) {
-			fail(e, 400, "stream_options", NULL,
-			     "'stream_options' must be an object");
+			httpd_fail(e, 400, "stream_options", NULL,
+				   "'stream_options' must be an object");
 			goto out;
 		}
 		if (parse_bool(v, "include_usage", &q->include_usage, e))
@@ -1213,7 +985,7 @@ static void request_id(struct gms_server *s, char *id, size_t len)
 	pthread_mutex_lock(&s->lock);
 	n = ++s->counter;
 	pthread_mutex_unlock(&s->lock);
-	snprintf(id, len, "cmpl-%016" PRIx64, mix64(s->salt + n));
+	snprintf(id, len, "cmpl-%016" PRIx64, cm_mix64(s->salt + n));
 }
 
 static json_t *usage_json(int32_t n_prompt, int32_t n_gen)
@@ -1242,7 +1014,7 @@ static json_t *ids_json(const int32_t *ids, int32_t n)
  * merged into the choice; usage may be NULL.  Both are taken.
  */
 static json_t *completion_json(struct gms_server *s, const char *id,
-			       time_t created, const struct buf *text,
+			       time_t created, const struct cm_buf *text,
 			       const char *finish, json_t *extra, json_t *usage)
 {
 	json_t *j, *choices, *choice = NULL;
@@ -1276,7 +1048,8 @@ static json_t *completion_json(struct gms_server *s, const char *id,
 
 /* the text of tokens[from, to) after token prev */
 static int tokens_text(struct gms_server *s, const int32_t *tokens,
-		       int32_t from, int32_t to, int32_t *prev, struct buf *raw)
+		       int32_t from, int32_t to, int32_t *prev,
+		       struct cm_buf *raw)
 {
 	for (int32_t i = from; i < to; i++) {
 		if (add_piece(raw,
@@ -1298,19 +1071,19 @@ struct stream {
 	bool include_usage, return_ids, finished;
 	time_t created;
 	char id[40];
-	struct buf raw; /* token bytes not yet valid UTF-8 */
-	struct buf out; /* events not yet handed to libmicrohttpd */
+	struct cm_buf raw; /* token bytes not yet valid UTF-8 */
+	struct cm_buf out; /* events not yet handed to libmicrohttpd */
 	size_t out_off;
 };
 
-static int sse_event(struct buf *out, json_t *j)
+static int sse_event(struct cm_buf *out, json_t *j)
 {
 	char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	int ret = -ENOMEM;
 
 	json_decref(j);
 	if (txt)
-		ret = buf_printf(out, "data: %s\n\n", txt);
+		ret = cm_buf_printf(out, "data: %s\n\n", txt);
 	free(txt);
 	return ret;
 }
@@ -1320,22 +1093,22 @@ static int stream_fill(struct stream *st)
 {
 	struct gms_server *s = st->s;
 	struct slot *sl = st->sl;
-	struct buf text = { 0 };
+	struct cm_buf text = { 0 };
 	struct slot_view v;
 	json_t *extra = NULL;
 	int ret = -ENOMEM;
 
 	for (;;) {
-		if (peer_gone(st->fd) ||
+		if (cm_peer_gone(st->fd) ||
 		    slot_wait(s, sl, st->n_done, st->fd, &v))
 			return -ECONNRESET;
 		if (v.err) {
-			struct herr e;
+			struct httpd_error e;
 
-			fail(&e, 503, NULL, "shutting_down",
-			     "the server is shutting down");
-			if (sse_event(&st->out, error_json(&e)) ||
-			    buf_str(&st->out, "data: [DONE]\n\n"))
+			httpd_fail(&e, 503, NULL, "shutting_down",
+				   "the server is shutting down");
+			if (sse_event(&st->out, httpd_error_json(&e)) ||
+			    cm_buf_str(&st->out, "data: [DONE]\n\n"))
 				return -ENOMEM;
 			st->finished = true;
 			return 0;
@@ -1367,13 +1140,13 @@ static int stream_fill(struct stream *st)
 					      NULL, NULL,
 					      usage_json(sl->n_prompt, v.n))))
 			goto out;
-		if (buf_str(&st->out, "data: [DONE]\n\n"))
+		if (cm_buf_str(&st->out, "data: [DONE]\n\n"))
 			goto out;
 		st->finished = true;
 	}
 	ret = 0;
 out:
-	buf_free(&text);
+	cm_buf_free(&text);
 	return ret;
 }
 
@@ -1406,19 +1179,19 @@ static void stream_free(void *cls)
 	struct stream *st = cls;
 
 	slot_release(st->s, st->sl);
-	buf_free(&st->raw);
-	buf_free(&st->out);
+	cm_buf_free(&st->raw);
+	cm_buf_free(&st->out);
 	free(st);
 }
 
 static enum MHD_Result start_stream(struct gms_server *s,
-				    struct MHD_Connection *c, struct conn *cn,
-				    struct slot *sl, const struct creq *q,
-				    const char *id, time_t created, int fd)
+				    struct MHD_Connection *c,
+				    struct httpd_conn *cn, struct slot *sl,
+				    const struct creq *q, const char *id,
+				    time_t created, int fd)
 {
 	struct MHD_Response *r;
 	struct stream *st;
-	enum MHD_Result ret;
 
 	st = calloc(1, sizeof(*st));
 	if (!st) {
@@ -1442,20 +1215,18 @@ static enum MHD_Result start_stream(struct gms_server *s,
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
 				"text/event-stream");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-	MHD_destroy_response(r); /* stream_free runs when it is sent */
-	cn->status = MHD_HTTP_OK;
-	count_http(s, MHD_HTTP_OK);
-	return ret;
+	/* stream_free runs when it is sent */
+	return httpd_queue(c, cn, MHD_HTTP_OK, r);
 }
 
-static enum MHD_Result do_completion(struct gms_server *s,
-				     struct MHD_Connection *c, struct conn *cn)
+static enum MHD_Result do_completion(void *ctx, struct MHD_Connection *c,
+				     struct httpd_conn *cn)
 {
+	struct gms_server *s = ctx;
 	const union MHD_ConnectionInfo *ci;
 	struct creq q = { 0 };
-	struct herr e = { 0 };
-	struct buf raw = { 0 }, text = { 0 };
+	struct httpd_error e = { 0 };
+	struct cm_buf raw = { 0 }, text = { 0 };
 	struct slot_view v;
 	enum MHD_Result ret;
 	json_t *extra = NULL;
@@ -1467,12 +1238,12 @@ static enum MHD_Result do_completion(struct gms_server *s,
 
 	if (parse_completion(s, &cn->body, &q, &e)) {
 		free(q.prompt);
-		return reply_herr(s, c, cn, &e, NULL);
+		return httpd_reply_herr(c, cn, &e);
 	}
 	sl = slot_claim(s, &q, &e);
 	if (!sl) {
 		free(q.prompt);
-		return reply_herr(s, c, cn, &e, NULL);
+		return httpd_reply_herr(c, cn, &e);
 	}
 	v.err = slot_wait_taken(s, sl);
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -1494,25 +1265,27 @@ static enum MHD_Result do_completion(struct gms_server *s,
 		free(q.prompt);
 		switch (v.err) {
 		case -E2BIG:
-			fail(&e, 400, "prompt", "context_length_exceeded",
-			     "the prompt leaves no room in the context");
+			httpd_fail(&e, 400, "prompt", "context_length_exceeded",
+				   "the prompt leaves no room in the context");
 			break;
 		case -ENOSPC:
-			fail(&e, 400, "max_tokens", NULL,
-			     "the request can never fit in the KV cache; lower max_tokens");
+			httpd_fail(
+				&e, 400, "max_tokens", NULL,
+				"the request can never fit in the KV cache; lower max_tokens");
 			break;
 		case -EINVAL:
-			fail(&e, 400, NULL, NULL, "invalid request");
+			httpd_fail(&e, 400, NULL, NULL, "invalid request");
 			break;
 		case -ESHUTDOWN:
-			fail(&e, 503, NULL, "shutting_down",
-			     "the server is shutting down");
+			httpd_fail(&e, 503, NULL, "shutting_down",
+				   "the server is shutting down");
 			break;
 		default:
-			fail(&e, 503, NULL, NULL, "cannot run the request: %s",
-			     strerror(-v.err));
+			httpd_fail(&e, 503, NULL, NULL,
+				   "cannot run the request: %s",
+				   strerror(-v.err));
 		}
-		return reply_herr(s, c, cn, &e, NULL);
+		return httpd_reply_herr(c, cn, &e);
 	}
 	prev = q.prompt[q.n_prompt - 1];
 	ret = MHD_NO;
@@ -1526,31 +1299,32 @@ static enum MHD_Result do_completion(struct gms_server *s,
 		if (!extra)
 			goto out;
 	}
-	ret = reply_json(s, c, cn, MHD_HTTP_OK,
-			 completion_json(s, id, created, &text,
-					 finish_name(v.finish), extra,
-					 usage_json(q.n_prompt, v.n)),
-			 NULL);
+	ret = httpd_reply_json(c, cn, MHD_HTTP_OK,
+			       completion_json(s, id, created, &text,
+					       finish_name(v.finish), extra,
+					       usage_json(q.n_prompt, v.n)),
+			       NULL);
 out:
 	slot_release(s, sl);
-	buf_free(&raw);
-	buf_free(&text);
+	cm_buf_free(&raw);
+	cm_buf_free(&text);
 	free(q.prompt);
 	return ret;
 }
 
 /* ---- HTTP: the other endpoints ---------------------------------------- */
 
-static enum MHD_Result do_models(struct gms_server *s, struct MHD_Connection *c,
-				 struct conn *cn)
+static enum MHD_Result do_models(void *ctx, struct MHD_Connection *c,
+				 struct httpd_conn *cn)
 {
-	return reply_json(s, c, cn, MHD_HTTP_OK,
-			  json_pack("{s:s,s:[{s:s,s:s,s:I,s:s,s:i}]}", "object",
-				    "list", "data", "id", s->model_id, "object",
-				    "model", "created", (json_int_t)s->started,
-				    "owned_by", "gpumux", "max_model_len",
-				    (int)s->cfg->seq_len),
-			  NULL);
+	struct gms_server *s = ctx;
+	return httpd_reply_json(
+		c, cn, MHD_HTTP_OK,
+		json_pack("{s:s,s:[{s:s,s:s,s:I,s:s,s:i}]}", "object", "list",
+			  "data", "id", s->model_id, "object", "model",
+			  "created", (json_int_t)s->started, "owned_by",
+			  "gpumux", "max_model_len", (int)s->cfg->seq_len),
+		NULL);
 }
 
 /*
@@ -1558,9 +1332,10 @@ static enum MHD_Result do_models(struct gms_server *s, struct MHD_Connection *c,
  * "fenced" or "no_cus" while requests wait for CUs (still 200: the server
  * is up and queues), with the compute state; 503 "draining" at exit.
  */
-static enum MHD_Result do_health(struct gms_server *s, struct MHD_Connection *c,
-				 struct conn *cn)
+static enum MHD_Result do_health(void *ctx, struct MHD_Connection *c,
+				 struct httpd_conn *cn)
 {
+	struct gms_server *s = ctx;
 	struct gms_compute sh;
 	bool draining, attached;
 	const char *status;
@@ -1577,55 +1352,27 @@ static enum MHD_Result do_health(struct gms_server *s, struct MHD_Connection *c,
 		 !sh.cus   ? "no_cus" :
 			     "ok";
 	if (!attached)
-		return reply_json(s, c, cn, draining ? 503 : 200,
-				  json_pack("{s:s}", "status", status), NULL);
-	return reply_json(s, c, cn, draining ? 503 : 200,
-			  json_pack("{s:s,s:i,s:b,s:i,s:i}", "status", status,
-				    "compute_threads", threads, "fenced",
-				    (int)sh.fenced, "cus", (int)sh.cus,
-				    "gpu_cus", (int)sh.gpu_cus),
-			  NULL);
+		return httpd_reply_json(c, cn, draining ? 503 : 200,
+					json_pack("{s:s}", "status", status),
+					NULL);
+	return httpd_reply_json(
+		c, cn, draining ? 503 : 200,
+		json_pack("{s:s,s:i,s:b,s:i,s:i}", "status", status,
+			  "compute_threads", threads, "fenced", (int)sh.fenced,
+			  "cus", (int)sh.cus, "gpu_cus", (int)sh.gpu_cus),
+		NULL);
 }
 
-static int metric(struct buf *b, const char *name, const char *type,
-		  const char *help)
-{
-	return buf_printf(b,
-			  "# HELP gpumux_engine_%s %s\n"
-			  "# TYPE gpumux_engine_%s %s\n",
-			  name, help, name, type);
-}
-
-static int metric_histo(struct buf *b, const char *name, const char *help,
-			const struct histo *h)
-{
-	uint64_t cum = 0;
-	int ret = metric(b, name, "histogram", help);
-
-	for (int i = 0; i < HISTO_BUCKETS; i++) {
-		cum += h->count[i];
-		ret |= buf_printf(b,
-				  "gpumux_engine_%s_bucket{le=\"%g\"} %" PRIu64
-				  "\n",
-				  name, h->le[i], cum);
-	}
-	ret |= buf_printf(b,
-			  "gpumux_engine_%s_bucket{le=\"+Inf\"} %" PRIu64 "\n"
-			  "gpumux_engine_%s_sum %.6f\n"
-			  "gpumux_engine_%s_count %" PRIu64 "\n",
-			  name, h->n, name, h->sum, name, h->n);
-	return ret;
-}
-
+#define PREFIX "gpumux_engine_"
 #define METRIC(b, name, type, help, fmt, val) \
-	(metric(b, name, type, help) |        \
-	 buf_printf(b, "gpumux_engine_" name " " fmt "\n", val))
+	httpd_metric_value(b, PREFIX, name, type, help, fmt, val)
 
-static enum MHD_Result do_metrics(struct gms_server *s,
-				  struct MHD_Connection *c, struct conn *cn)
+static enum MHD_Result do_metrics(void *ctx, struct MHD_Connection *c,
+				  struct httpd_conn *cn)
 {
+	struct gms_server *s = ctx;
 	struct metrics m;
-	struct buf b = { 0 };
+	struct cm_buf b = { 0 };
 	struct gms_compute sh;
 	int in_use, threads, err = 0;
 	uint64_t changes;
@@ -1643,30 +1390,16 @@ static enum MHD_Result do_metrics(struct gms_server *s,
 	err |= METRIC(&b, "requests_total", "counter",
 		      "Completion requests accepted into the queue.",
 		      "%" PRIu64, m.requests);
-	err |= metric(&b, "requests_finished_total", "counter",
-		      "Completion requests that left the engine, by reason.");
+	err |= httpd_metric(
+		&b, PREFIX, "requests_finished_total", "counter",
+		"Completion requests that left the engine, by reason.");
 	for (int i = 0; i < N_FIN; i++)
-		err |= buf_printf(
+		err |= cm_buf_printf(
 			&b,
 			"gpumux_engine_requests_finished_total{reason=\"%s\"} %" PRIu64
 			"\n",
 			fin_names[i], m.finished[i]);
-	err |= metric(&b, "http_responses_total", "counter",
-		      "HTTP responses by status code.");
-	for (size_t i = 0; i < N_HTTP_CODES; i++) {
-		if (http_codes[i])
-			err |= buf_printf(
-				&b,
-				"gpumux_engine_http_responses_total{code=\"%u\"} %" PRIu64
-				"\n",
-				http_codes[i], m.http[i]);
-		else
-			err |= buf_printf(
-				&b,
-				"gpumux_engine_http_responses_total{code=\"other\"} %" PRIu64
-				"\n",
-				m.http[i]);
-	}
+	err |= httpd_metric_http(&b, PREFIX, &s->hd);
 	err |= METRIC(&b, "prompt_tokens_total", "counter",
 		      "Prompt tokens of requests admitted to the engine.",
 		      "%" PRIu64, m.prompt_tokens);
@@ -1727,233 +1460,30 @@ static enum MHD_Result do_metrics(struct gms_server *s,
 	err |= METRIC(&b, "compute_changes_total", "counter",
 		      "Partition changes the engine applied.", "%" PRIu64,
 		      changes);
-	err |= metric_histo(&b, "time_to_first_token_seconds",
-			    "From queueing to the first generated token.",
-			    &m.ttft);
-	err |= metric_histo(&b, "request_duration_seconds",
-			    "From queueing to leaving the engine.", &m.e2e);
+	err |= httpd_metric_histo(&b, PREFIX, "time_to_first_token_seconds",
+				  "From queueing to the first generated token.",
+				  &m.ttft);
+	err |= httpd_metric_histo(&b, PREFIX, "request_duration_seconds",
+				  "From queueing to leaving the engine.",
+				  &m.e2e);
 	err |= METRIC(&b, "start_time_seconds", "gauge",
 		      "Unix time the server started.", "%lld",
 		      (long long)s->started);
 	if (err) {
-		buf_free(&b);
+		cm_buf_free(&b);
 		return MHD_NO;
 	}
-	return reply(s, c, cn, MHD_HTTP_OK,
-		     "text/plain; version=0.0.4; charset=utf-8", b.p, b.len,
-		     NULL);
+	return httpd_reply(c, cn, MHD_HTTP_OK,
+			   "text/plain; version=0.0.4; charset=utf-8", b.p,
+			   b.len, NULL);
 }
 
-/* ---- HTTP: routing ---------------------------------------------------- */
-
-struct route {
-	const char *path;
-	bool post; /* POST with a JSON body, else GET/HEAD */
-	enum MHD_Result (*fn)(struct gms_server *s, struct MHD_Connection *c,
-			      struct conn *cn);
-};
-
-static const struct route routes[] = {
+static const struct httpd_route routes[] = {
 	{ "/v1/completions", true, do_completion },
 	{ "/v1/models", false, do_models },
 	{ "/health", false, do_health },
 	{ "/metrics", false, do_metrics },
 };
-
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
-				  const char *url, const char *method,
-				  const char *version, const char *upload,
-				  size_t *upload_size, void **con_cls)
-{
-	struct gms_server *s = cls;
-	struct conn *cn = *con_cls;
-	const struct route *r = NULL;
-	const char *cl;
-
-	(void)version;
-	if (!cn) {
-		cn = calloc(1, sizeof(*cn));
-		if (!cn)
-			return MHD_NO;
-		*con_cls = cn;
-		for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-			if (!strcmp(url, routes[i].path))
-				r = &routes[i];
-		if (!r)
-			return reply_error(
-				s, c, cn, 404, NULL, "not_found",
-				"no such endpoint; try /v1/completions, /v1/models, /health or /metrics");
-		if (r->post ? strcmp(method, "POST") :
-			      strcmp(method, "GET") && strcmp(method, "HEAD")) {
-			struct herr e;
-
-			fail(&e, 405, NULL, "method_not_allowed",
-			     "method not allowed here; use %s",
-			     r->post ? "POST" : "GET");
-			return reply_herr(s, c, cn, &e,
-					  r->post ? "POST" : "GET, HEAD");
-		}
-		cn->route = r;
-		if (!r->post)
-			return r->fn(s, c, cn);
-		cl = MHD_lookup_connection_value(
-			c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl && strtoull(cl, NULL, 10) > s->opt->max_body)
-			return reply_error(
-				s, c, cn, 413, NULL, "request_too_large",
-				"the request body is larger than %zu bytes",
-				s->opt->max_body);
-		return MHD_YES;
-	}
-	if (*upload_size) {
-		if (!cn->too_large &&
-		    cn->body.len + *upload_size > s->opt->max_body)
-			cn->too_large = true;
-		if (!cn->too_large && buf_add(&cn->body, upload, *upload_size))
-			return MHD_NO;
-		*upload_size = 0;
-		return MHD_YES;
-	}
-	if (cn->too_large)
-		return reply_error(s, c, cn, 413, NULL, "request_too_large",
-				   "the request body is larger than %zu bytes",
-				   s->opt->max_body);
-	return cn->route->fn(s, c, cn);
-}
-
-static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
-			 enum MHD_RequestTerminationCode toe)
-{
-	struct gms_server *s = cls;
-	struct conn *cn = *con_cls;
-
-	(void)c;
-	if (!cn)
-		return;
-	if (s->opt->verbose)
-		fprintf(stderr, "gpumux-engine: %s %u%s\n",
-			cn->route ? cn->route->path : "-", cn->status,
-			toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ?
-				"" :
-				" (terminated)");
-	buf_free(&cn->body);
-	free(cn);
-	*con_cls = NULL;
-}
-
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	struct gms_server *s = cls;
-
-	if (!s->opt->verbose)
-		return;
-	fputs("gpumux-engine: httpd: ", stderr);
-	vfprintf(stderr, fmt, ap);
-}
-
-/* ---- listening -------------------------------------------------------- */
-
-static int listen_unix(const char *path, char *err, size_t errlen)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd;
-
-	if (!*path || strlen(path) >= sizeof(sa.sun_path)) {
-		snprintf(err, errlen, "bad unix socket path '%s'", path);
-		return -1;
-	}
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto fail;
-	/* a socket left by a previous run is replaced; any other file is not */
-	if (!lstat(path, &st) && S_ISSOCK(st.st_mode))
-		unlink(path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 128))
-		goto fail;
-	return fd;
-fail:
-	snprintf(err, errlen, "cannot listen on unix:%s: %s", path,
-		 strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	return -1;
-}
-
-/* HOST:PORT or [V6]:PORT; desc gets the bound address (port 0 resolved) */
-static int listen_inet(const char *addr, char *desc, size_t desclen, char *err,
-		       size_t errlen)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-	struct addrinfo *res = NULL;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	char host[256], hbuf[NI_MAXHOST], pbuf[NI_MAXSERV];
-	const char *port;
-	int fd = -1, one = 1, rc;
-	size_t hl;
-
-	if (addr[0] == '[') {
-		const char *end = strchr(addr, ']');
-
-		if (!end || end[1] != ':')
-			goto bad;
-		hl = end - addr - 1;
-		port = end + 2;
-		addr++;
-	} else {
-		port = strrchr(addr, ':');
-		if (!port)
-			goto bad;
-		hl = port - addr;
-		port++;
-	}
-	if (!hl || hl >= sizeof(host) || !*port ||
-	    strspn(port, "0123456789") != strlen(port) || strlen(port) > 5 ||
-	    atoi(port) > 65535)
-		goto bad;
-	memcpy(host, addr, hl);
-	host[hl] = '\0';
-	rc = getaddrinfo(host, port, &hints, &res);
-	if (rc) {
-		snprintf(err, errlen, "cannot resolve '%s' port '%s': %s", host,
-			 port, gai_strerror(rc));
-		return -1;
-	}
-	fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC,
-		    res->ai_protocol);
-	if (fd < 0)
-		goto fail;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (res->ai_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, res->ai_addr, res->ai_addrlen) || listen(fd, 128) ||
-	    getsockname(fd, (struct sockaddr *)&ss, &sl))
-		goto fail;
-	freeaddrinfo(res);
-	if (getnameinfo((struct sockaddr *)&ss, sl, hbuf, sizeof(hbuf), pbuf,
-			sizeof(pbuf), NI_NUMERICHOST | NI_NUMERICSERV))
-		snprintf(desc, desclen, "%s", "?");
-	else if (ss.ss_family == AF_INET6)
-		snprintf(desc, desclen, "[%s]:%s", hbuf, pbuf);
-	else
-		snprintf(desc, desclen, "%s:%s", hbuf, pbuf);
-	return fd;
-bad:
-	snprintf(err, errlen,
-		 "bad listen address '%s' (HOST:PORT, [V6]:PORT or unix:PATH)",
-		 addr);
-	return -1;
-fail:
-	snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(errno));
-	if (res)
-		freeaddrinfo(res);
-	if (fd >= 0)
-		close(fd);
-	return -1;
-}
 
 /* ---- the host: standalone --------------------------------------------- */
 
@@ -2166,11 +1696,11 @@ static int srv_setup(struct gms_server *s)
 static void drain(struct gms_server *s, const sigset_t *sigs, double timeout)
 {
 	const struct timespec zero = { 0 };
-	double end = now_mono() + timeout;
+	double end = cm_now() + timeout;
 	struct timespec ts;
 
 	pthread_mutex_lock(&s->lock);
-	while (s->n_free < s->n_slots && now_mono() < end) {
+	while (s->n_free < s->n_slots && cm_now() < end) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_nsec += 100 * 1000000L;
 		if (ts.tv_nsec >= 1000000000L) {
@@ -2198,45 +1728,40 @@ int gms_serve(const struct gms_options *opt)
 	struct gms_server s = { .opt = opt };
 	pthread_condattr_t ca;
 	sigset_t sigs;
-	char desc[NI_MAXHOST + NI_MAXSERV + 8], err[512];
-	const char *unix_path = NULL;
-	int fd = -1, sig, ret = 1;
-	unsigned int flags;
+	char err[512];
+	int ret = 1;
 	int32_t kv_total;
 
 	s.host = opt->host ? opt->host : &gms_host_standalone;
 	s.started = time(NULL);
-	s.salt = mix64((uint64_t)s.started ^ ((uint64_t)getpid() << 32) ^
-		       (uint64_t)(now_mono() * 1e9));
+	s.salt = cm_salt(s.started);
 	pthread_mutex_init(&s.lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&s.engine_cv, &ca);
 	pthread_cond_init(&s.idle_cv, &ca);
 	pthread_condattr_destroy(&ca);
-	s.m.ttft.le = ttft_le;
-	s.m.e2e.le = e2e_le;
+	s.m.ttft = (struct cm_histo){ .le = ttft_le, .n_le = HISTO_BUCKETS };
+	s.m.e2e = (struct cm_histo){ .le = e2e_le, .n_le = HISTO_BUCKETS };
+	s.hd = (struct httpd){
+		.name = "gpumux-engine",
+		.routes = routes,
+		.n_routes = sizeof(routes) / sizeof(routes[0]),
+		.max_body = opt->max_body,
+		.verbose = opt->verbose,
+		.ctx = &s,
+		.codes = http_codes,
+		.n_codes = N_HTTP_CODES,
+	};
+	httpd_init(&s.hd);
 
 	/* before any thread exists (the engine's pool too): they inherit it */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	httpd_block_signals(&sigs);
 
 	if (srv_setup(&s))
 		goto out;
-	if (!strncmp(opt->listen, "unix:", 5)) {
-		unix_path = opt->listen + 5;
-		fd = listen_unix(unix_path, err, sizeof(err));
-		snprintf(desc, sizeof(desc), "%s", opt->listen);
-	} else {
-		fd = listen_inet(opt->listen, desc, sizeof(desc), err,
-				 sizeof(err));
-	}
-	if (fd < 0) {
+	if (httpd_listen(&s.hd, opt->listen, 128, true, err, sizeof(err))) {
 		fprintf(stderr, "gpumux-engine: %s\n", err);
-		unix_path = NULL;
 		goto out;
 	}
 	kv_total = s.m.kv_total;
@@ -2253,34 +1778,22 @@ int gms_serve(const struct gms_options *opt)
 		goto out;
 	}
 	s.engine_started = true;
-	flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD |
-		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-	s.httpd = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, &s,
-		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, &s,
-		MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED,
-		on_completed, &s, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned int)(opt->max_connections ? opt->max_connections :
-						      s.n_slots + 32),
-		MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned int)CONNECTION_TIMEOUT_S, MHD_OPTION_END);
-	if (!s.httpd) {
-		fprintf(stderr,
-			"gpumux-engine: cannot start the HTTP server\n");
+	if (httpd_start(&s.hd,
+			(unsigned int)(opt->max_connections ?
+					       opt->max_connections :
+					       s.n_slots + 32),
+			CONNECTION_TIMEOUT_S))
 		goto out;
-	}
 	printf("gpumux-engine: serving %s on %s (%d slots, %d KV blocks of %d tokens, %s)\n",
-	       s.model_id, desc, s.n_slots, kv_total, s.block_size,
+	       s.model_id, s.hd.desc, s.n_slots, kv_total, s.block_size,
 	       s.host->name);
 	fflush(stdout);
 
-	while (sigwait(&sigs, &sig))
-		;
-	fprintf(stderr, "gpumux-engine: %s: shutting down\n", strsignal(sig));
+	httpd_wait_signal(&s.hd, &sigs);
 	pthread_mutex_lock(&s.lock);
 	s.draining = true;
 	pthread_mutex_unlock(&s.lock);
-	MHD_quiesce_daemon(s.httpd);
+	MHD_quiesce_daemon(s.hd.mhd);
 	drain(&s, &sigs, opt->drain_timeout);
 	ret = 0;
 out:
@@ -2294,12 +1807,7 @@ out:
 	}
 	if (s.host_started && s.host->stop)
 		s.host->stop(s.host->ctx);
-	if (s.httpd)
-		MHD_stop_daemon(s.httpd);
-	if (fd >= 0)
-		close(fd);
-	if (unix_path)
-		unlink(unix_path);
+	httpd_fini(&s.hd);
 	srv_free(&s);
 	return ret;
 }

@@ -99,13 +99,13 @@ int gw_parse_engine_metrics(const char *text, size_t len, struct gw_engine *e)
 /* ---- polling ---------------------------------------------------------- */
 
 /* GET /metrics on the keep-alive connection: body in out.  0 or -errno */
-static int fetch_metrics(struct gw_engine *e, struct gw_buf *out, char *why,
+static int fetch_metrics(struct gw_engine *e, struct cm_buf *out, char *why,
 			 size_t whylen)
 {
 	const struct gw_options *o = e->gw->opt;
-	double deadline = gw_now() + o->poll_timeout_ms / 1000.0;
+	double deadline = cm_now() + o->poll_timeout_ms / 1000.0;
 	struct gw_resp resp = { 0 };
-	struct gw_buf head = { 0 };
+	struct cm_buf head = { 0 };
 	char rbuf[8192];
 	bool fresh = false;
 	int rc;
@@ -121,7 +121,7 @@ again:
 		fresh = true;
 	}
 	head.len = 0;
-	rc = gw_buf_printf(&head,
+	rc = cm_buf_printf(&head,
 			   "GET /metrics HTTP/1.1\r\nHost: %s\r\n"
 			   "User-Agent: gpumux-gateway\r\n\r\n",
 			   e->ep.host_hdr);
@@ -131,7 +131,7 @@ again:
 	gw_resp_init(&resp, false);
 	out->len = 0;
 	while (!rc && !gw_resp_done(&resp)) {
-		int left = (int)((deadline - gw_now()) * 1000);
+		int left = (int)((deadline - cm_now()) * 1000);
 		ssize_t n;
 
 		if (left <= 0) {
@@ -173,7 +173,7 @@ again:
 	}
 out:
 	gw_resp_free(&resp);
-	gw_buf_free(&head);
+	cm_buf_free(&head);
 	return rc;
 }
 
@@ -181,7 +181,7 @@ static void poll_engine(struct gw_engine *e)
 {
 	struct gw *gw = e->gw;
 	struct gw_engine snap;
-	struct gw_buf body = { 0 };
+	struct cm_buf body = { 0 };
 	uint64_t sent, blocks;
 	char why[128] = "";
 	int rc;
@@ -206,7 +206,7 @@ static void poll_engine(struct gw_engine *e)
 			fprintf(stderr, "gpumux-gateway: engine %s is up\n",
 				e->ep.url);
 		e->state = GW_ENGINE_UP;
-		e->report_ms = gw_now_ms();
+		e->report_ms = cm_now_ms();
 		e->running = snap.running;
 		e->waiting = snap.waiting;
 		e->kv_used = snap.kv_used;
@@ -229,7 +229,7 @@ static void poll_engine(struct gw_engine *e)
 		}
 	}
 	pthread_mutex_unlock(&gw->lock);
-	gw_buf_free(&body);
+	cm_buf_free(&body);
 }
 
 static void *poller_main(void *arg)
@@ -446,7 +446,7 @@ int gw_place(struct gw *gw, uint64_t id, uint32_t prompt_tokens,
 
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&gw->lock);
-	in.now_ms = gw_now_ms();
+	in.now_ms = cm_now_ms();
 	for (int i = 0; i < gw->n_engines; i++) {
 		struct gw_engine *e = &gw->engines[i];
 

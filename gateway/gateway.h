@@ -3,7 +3,6 @@
  * gpumux-gateway: an OpenAI-compatible front door for several engines.
  *
  * Pieces, each in its own file:
- *  - util.c:    growable buffers, clocks, histograms;
  *  - http.c:    the upstream HTTP/1.1 client: endpoints (http://HOST:PORT,
  *               unix:PATH), connect/write/read with timeouts, and an
  *               incremental response parser (chunked, Content-Length,
@@ -15,7 +14,9 @@
  *               its /metrics, and placement through the gsched ops;
  *  - server.c:  the HTTP server (libmicrohttpd) and the relay;
  *  - main.c:    the command line.
- * Pure pieces (util, http parser, sse) are unit-tested by
+ * Buffers, clocks and histograms are common/util.c's, the HTTP server
+ * frame (listening, routing, errors, metrics text) common/httpd.c's.
+ * Pure pieces (http parser, sse) are unit-tested by
  * tests/gateway/test-gwunit.c.
  */
 #ifndef GPUMUX_GATEWAY_H
@@ -27,38 +28,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../common/util.h"
 #include "gsched.h"
 
-/* ---- util.c ----------------------------------------------------------- */
-
-/* A growable byte buffer, always NUL terminated once allocated. */
-struct gw_buf {
-	char *p;
-	size_t len, cap;
-};
-
-int gw_buf_reserve(struct gw_buf *b, size_t extra);
-int gw_buf_add(struct gw_buf *b, const void *data, size_t n);
-int gw_buf_str(struct gw_buf *b, const char *s);
-__attribute__((format(printf, 2, 3))) int gw_buf_printf(struct gw_buf *b,
-							const char *fmt, ...);
-/* drop the first n bytes */
-void gw_buf_consume(struct gw_buf *b, size_t n);
-void gw_buf_free(struct gw_buf *b);
-
-double gw_now(void); /* CLOCK_MONOTONIC, seconds */
-uint64_t gw_now_ms(void); /* CLOCK_MONOTONIC, ms */
-
-/* cumulative histogram with Prometheus "le" buckets */
-#define GW_HISTO_BUCKETS 14
-struct gw_histo {
-	const double *le; /* (GW_HISTO_BUCKETS) upper bounds */
-	uint64_t count[GW_HISTO_BUCKETS + 1]; /* the last is +Inf */
-	uint64_t n;
-	double sum;
-};
-
-void gw_histo_add(struct gw_histo *h, double v);
+/* Buffers, clocks and histograms are common/util.h's. */
 
 /* ---- http.c: the upstream client -------------------------------------- */
 
@@ -86,8 +59,6 @@ int gw_write_all(int fd, const void *p, size_t n, int timeout_ms);
  */
 ssize_t gw_read_some(int fd, void *buf, size_t cap, int timeout_ms,
 		     int watch_fd);
-/* Has the peer of fd hung up (POLLRDHUP)?  false for fd < 0. */
-bool gw_peer_gone(int fd);
 
 enum gw_resp_state {
 	GW_RESP_STATUS, /* the status line */
@@ -121,7 +92,7 @@ struct gw_resp {
 	char content_type[128];
 	char retry_after[32];
 	char allow[64];
-	struct gw_buf line; /* a line being assembled */
+	struct cm_buf line; /* a line being assembled */
 };
 
 void gw_resp_init(struct gw_resp *r, bool head);
@@ -133,7 +104,7 @@ void gw_resp_free(struct gw_resp *r);
  * parser then stays in GW_RESP_ERROR), -ENOMEM.
  */
 ssize_t gw_resp_feed(struct gw_resp *r, const char *in, size_t n,
-		     struct gw_buf *body);
+		     struct cm_buf *body);
 /* The peer closed: 0 if that completes the response, else -EPIPE. */
 int gw_resp_eof(struct gw_resp *r);
 static inline bool gw_resp_done(const struct gw_resp *r)
@@ -153,7 +124,7 @@ size_t gw_sse_event_len(const char *p, size_t n);
  * after the colon dropped).  Returns 1 with data set, 0 when the event has
  * no data line (a comment), -ENOMEM.
  */
-int gw_sse_data(const char *ev, size_t len, struct gw_buf *data);
+int gw_sse_data(const char *ev, size_t len, struct cm_buf *data);
 
 /*
  * The splice: a stream's tokens are numbered from 1, its text is a byte
@@ -216,7 +187,7 @@ void gw_stream_init(struct gw_stream *st, bool strip_ids);
  * counted, text that cannot be cut), -ENOMEM.
  */
 int gw_stream_event(struct gw_stream *st, const char *ev, size_t len,
-		    struct gw_buf *out, uint64_t *ntok);
+		    struct cm_buf *out, uint64_t *ntok);
 
 /* ---- engines.c -------------------------------------------------------- */
 
@@ -284,17 +255,16 @@ enum gw_err_kind {
 
 struct gw_metrics {
 	uint64_t requests; /* completions received */
-	uint64_t http[10]; /* responses by code, see server.c */
 	uint64_t errors[GW_N_ERR];
 	uint64_t retries;
 	uint64_t bytes_up, bytes_down; /* to engines, to clients */
 	uint64_t tokens; /* stream tokens relayed (countable streams) */
 	int64_t in_flight;
-	struct gw_histo ttft, duration;
+	struct cm_histo ttft, duration;
 };
 
 struct gw_relay;
-struct MHD_Daemon;
+struct httpd;
 
 struct gw {
 	const struct gw_options *opt;
@@ -310,7 +280,7 @@ struct gw {
 	struct gw_relay *relays; /* in flight, a list */
 	struct gw_metrics m;
 	time_t started;
-	struct MHD_Daemon *httpd;
+	struct httpd *hd;
 };
 
 int gw_engines_init(struct gw *gw);

@@ -28,12 +28,15 @@ GATEWAY_LIBS := $(shell pkg-config --libs $(GATEWAY_PKGS) 2>/dev/null) \
 GATEWAY_CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 GATEWAY_CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
+# buffers, clocks, the HTTP server frame: shared with the engine (common/)
+GATEWAY_COMMON_DIR := $(GATEWAY_SRC_DIR)/../common
 # the pure pieces (no libmicrohttpd): what the unit test links
-GATEWAY_CORE_SRCS := $(addprefix $(GATEWAY_SRC_DIR)/,util.c http.c sse.c \
-	engines.c)
+GATEWAY_CORE_SRCS := $(addprefix $(GATEWAY_SRC_DIR)/,http.c sse.c \
+	engines.c) $(GATEWAY_COMMON_DIR)/util.c
 GATEWAY_SRCS := $(GATEWAY_CORE_SRCS) $(addprefix $(GATEWAY_SRC_DIR)/,\
-	server.c main.c)
-GATEWAY_HDRS := $(GATEWAY_SRC_DIR)/gateway.h $(GATEWAY_GSCHED_DIR)/gsched.h
+	server.c main.c) $(GATEWAY_COMMON_DIR)/httpd.c
+GATEWAY_HDRS := $(GATEWAY_SRC_DIR)/gateway.h $(GATEWAY_GSCHED_DIR)/gsched.h \
+	$(GATEWAY_COMMON_DIR)/util.h $(GATEWAY_COMMON_DIR)/httpd.h
 GATEWAY_ENGINE := $(BUILD)/engine/gpumux-engine
 
 .PHONY: gateway gateway-check

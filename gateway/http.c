@@ -201,16 +201,6 @@ int gw_write_all(int fd, const void *p, size_t n, int timeout_ms)
 	return 0;
 }
 
-bool gw_peer_gone(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
-
-	if (fd < 0)
-		return false;
-	return poll(&p, 1, 0) > 0 &&
-	       (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
-}
-
 ssize_t gw_read_some(int fd, void *buf, size_t cap, int timeout_ms,
 		     int watch_fd)
 {
@@ -246,7 +236,7 @@ ssize_t gw_read_some(int fd, void *buf, size_t cap, int timeout_ms,
 
 void gw_resp_init(struct gw_resp *r, bool head)
 {
-	struct gw_buf line = r->line;
+	struct cm_buf line = r->line;
 
 	memset(r, 0, sizeof(*r));
 	line.len = 0;
@@ -257,7 +247,7 @@ void gw_resp_init(struct gw_resp *r, bool head)
 
 void gw_resp_free(struct gw_resp *r)
 {
-	gw_buf_free(&r->line);
+	cm_buf_free(&r->line);
 }
 
 /* field = "token" characters (RFC 9110) */
@@ -451,7 +441,7 @@ static bool line_state(enum gw_resp_state s)
 }
 
 ssize_t gw_resp_feed(struct gw_resp *r, const char *in, size_t n,
-		     struct gw_buf *body)
+		     struct cm_buf *body)
 {
 	size_t i = 0, take;
 	int rc;
@@ -470,7 +460,7 @@ ssize_t gw_resp_feed(struct gw_resp *r, const char *in, size_t n,
 				goto bad;
 			if (head)
 				r->head_bytes += take;
-			if (gw_buf_add(&r->line, in + i, take))
+			if (cm_buf_add(&r->line, in + i, take))
 				return -ENOMEM;
 			i += take;
 			if (!nl)
@@ -488,7 +478,7 @@ ssize_t gw_resp_feed(struct gw_resp *r, const char *in, size_t n,
 		take = n - i;
 		if (r->state != GW_RESP_BODY_EOF && take > r->remaining)
 			take = r->remaining;
-		if (gw_buf_add(body, in + i, take))
+		if (cm_buf_add(body, in + i, take))
 			return -ENOMEM;
 		i += take;
 		if (r->state == GW_RESP_BODY_EOF)

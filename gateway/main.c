@@ -43,19 +43,6 @@ static const char usage[] =
 	"Prints \"gpumux-gateway: serving on ADDR (...)\" when ready.  Exit status:\n"
 	"0 after SIGTERM/SIGINT, 1 runtime error, 2 bad usage.\n";
 
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 static int bad(const char *opt, const char *arg)
 {
 	fprintf(stderr, "gpumux-gateway: bad value '%s' for %s\n", arg, opt);
@@ -145,47 +132,47 @@ int main(int argc, char **argv)
 			o.policy = optarg;
 			break;
 		case O_POLL:
-			if (parse_long(optarg, 1, 60000, &v))
+			if (!cm_parse_long(optarg, 1, 60000, &v))
 				return bad("--poll-ms", optarg);
 			o.poll_ms = v;
 			break;
 		case O_STALE:
-			if (parse_long(optarg, 1, 3600000, &v))
+			if (!cm_parse_long(optarg, 1, 3600000, &v))
 				return bad("--stale-ms", optarg);
 			o.stale_ms = v;
 			break;
 		case O_POLL_TIMEOUT:
-			if (parse_long(optarg, 1, 600000, &v))
+			if (!cm_parse_long(optarg, 1, 600000, &v))
 				return bad("--poll-timeout-ms", optarg);
 			o.poll_timeout_ms = v;
 			break;
 		case O_CONNECT_TIMEOUT:
-			if (parse_long(optarg, 1, 600000, &v))
+			if (!cm_parse_long(optarg, 1, 600000, &v))
 				return bad("--connect-timeout-ms", optarg);
 			o.connect_timeout_ms = v;
 			break;
 		case O_UPSTREAM_TIMEOUT:
-			if (parse_long(optarg, 1, 86400, &v))
+			if (!cm_parse_long(optarg, 1, 86400, &v))
 				return bad("--upstream-timeout", optarg);
 			o.upstream_timeout_ms = v * 1000;
 			break;
 		case O_QUEUE_TIMEOUT:
-			if (parse_long(optarg, 0, 600000, &v))
+			if (!cm_parse_long(optarg, 0, 600000, &v))
 				return bad("--queue-timeout-ms", optarg);
 			o.queue_timeout_ms = v;
 			break;
 		case O_MAX_BODY:
-			if (parse_long(optarg, 1, INT_MAX, &v))
+			if (!cm_parse_long(optarg, 1, INT_MAX, &v))
 				return bad("--max-body", optarg);
 			o.max_body = v;
 			break;
 		case O_MAX_CONN:
-			if (parse_long(optarg, 1, 65536, &v))
+			if (!cm_parse_long(optarg, 1, 65536, &v))
 				return bad("--max-connections", optarg);
 			o.max_connections = v;
 			break;
 		case O_DRAIN:
-			if (parse_long(optarg, 0, 3600, &v))
+			if (!cm_parse_long(optarg, 0, 3600, &v))
 				return bad("--drain-timeout", optarg);
 			o.drain_timeout = v;
 			break;

@@ -44,27 +44,26 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/httpd.h"
 #include "gateway.h"
 
 #define MAX_TRIES 2 /* the first engine, and one retry */
 #define MAX_JSON_BODY (64u << 20) /* a non-stream response from an engine */
 #define MAX_EVENT (1u << 20) /* one server-sent event */
-#define CONNECTION_TIMEOUT_S 120 /* idle keep-alive client connections */
+#define CONNECTION_TIMEOUT_S 120u /* idle keep-alive client connections */
 
-static const double ttft_le[GW_HISTO_BUCKETS] = { 0.001, 0.0025, 0.005, 0.01,
-						  0.025, 0.05,	 0.1,	0.25,
-						  0.5,	 1,	 2.5,	5,
-						  10,	 30 };
-static const double dur_le[GW_HISTO_BUCKETS] = { 0.005, 0.01, 0.025, 0.05, 0.1,
-						 0.25,	0.5,  1,     2.5,  5,
-						 10,	30,   60,    120 };
+#define HISTO_BUCKETS 14
+static const double ttft_le[HISTO_BUCKETS] = { 0.001, 0.0025, 0.005, 0.01,
+					       0.025, 0.05,   0.1,   0.25,
+					       0.5,   1,      2.5,   5,
+					       10,    30 };
+static const double dur_le[HISTO_BUCKETS] = { 0.005, 0.01, 0.025, 0.05, 0.1,
+					      0.25,  0.5,  1,	  2.5,	5,
+					      10,    30,   60,	  120 };
 
 static const unsigned http_codes[] = { 200, 400, 404, 405, 413,
 				       429, 500, 502, 503, 0 /* other */ };
 #define N_HTTP_CODES (sizeof(http_codes) / sizeof(http_codes[0]))
-_Static_assert(N_HTTP_CODES == sizeof(((struct gw_metrics *)0)->http) /
-				       sizeof(uint64_t),
-	       "http codes");
 
 static const char *const err_names[GW_N_ERR] = {
 	[GW_ERR_CONNECT] = "connect",
@@ -74,14 +73,6 @@ static const char *const err_names[GW_N_ERR] = {
 	[GW_ERR_CLIENT_GONE] = "client_gone",
 	[GW_ERR_BAD_RESPONSE] = "bad_response",
 };
-
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
 
 static void count_err(struct gw *gw, enum gw_err_kind k)
 {
@@ -97,8 +88,8 @@ struct gw_relay {
 	struct gw_relay *prev, *next; /* gw->relays, under gw->lock */
 	uint64_t id; /* the placement's request id */
 	char id_str[40]; /* X-Gpumux-Request-Id */
-	struct gw_buf head; /* the upstream request's head, Host: aside */
-	struct gw_buf body; /* its body */
+	struct cm_buf head; /* the upstream request's head, Host: aside */
+	struct cm_buf body; /* its body */
 	bool completion; /* counted per engine (not /v1/models) */
 	bool stream_req; /* the client asked for a stream */
 	uint32_t prompt_est; /* prompt tokens, estimated */
@@ -110,8 +101,8 @@ struct gw_relay {
 	int retries;
 	int fd; /* the current upstream connection, -1 */
 	struct gw_resp resp;
-	struct gw_buf in; /* decoded body bytes not consumed yet */
-	struct gw_buf out; /* for the client */
+	struct cm_buf in; /* decoded body bytes not consumed yet */
+	struct cm_buf out; /* for the client */
 	size_t out_off;
 	uint64_t bytes_down;
 	struct gw_stream st;
@@ -135,7 +126,7 @@ static struct gw_relay *relay_new(struct gw *gw, int client_fd)
 	r->fd = -1;
 	r->hook_fd = -1;
 	r->client_fd = client_fd;
-	r->t0 = gw_now();
+	r->t0 = cm_now();
 	gw_resp_init(&r->resp, false);
 	pthread_mutex_lock(&gw->lock);
 	n = ++gw->next_id;
@@ -175,13 +166,13 @@ static void relay_free(struct gw_relay *r)
 		r->next->prev = r->prev;
 	gw->m.in_flight--;
 	gw->m.bytes_down += r->bytes_down;
-	gw_histo_add(&gw->m.duration, gw_now() - r->t0);
+	cm_histo_add(&gw->m.duration, cm_now() - r->t0);
 	pthread_mutex_unlock(&gw->lock);
 	gw_resp_free(&r->resp);
-	gw_buf_free(&r->head);
-	gw_buf_free(&r->body);
-	gw_buf_free(&r->in);
-	gw_buf_free(&r->out);
+	cm_buf_free(&r->head);
+	cm_buf_free(&r->body);
+	cm_buf_free(&r->in);
+	cm_buf_free(&r->out);
 	free(r);
 }
 
@@ -222,7 +213,7 @@ static int relay_build_request(struct gw_relay *r, const char *body, size_t len)
 	}
 	json_decref(root);
 	gw_stream_init(&r->st, strip);
-	rc = gw_buf_printf(&r->head,
+	rc = cm_buf_printf(&r->head,
 			   "POST /v1/completions HTTP/1.1\r\n"
 			   "Content-Type: application/json\r\n"
 			   "Content-Length: %zu\r\n"
@@ -231,13 +222,13 @@ static int relay_build_request(struct gw_relay *r, const char *body, size_t len)
 			   "X-Gpumux-Request-Id: %s\r\n",
 			   len + (strip ? sizeof(inject) - 1 : 0), r->id_str);
 	if (!rc && r->stream_req)
-		rc = gw_buf_str(&r->head, "Accept: text/event-stream\r\n");
+		rc = cm_buf_str(&r->head, "Accept: text/event-stream\r\n");
 	if (!rc && strip)
-		rc = gw_buf_add(&r->body, body, brace + 1) ||
-		     gw_buf_str(&r->body, inject) ||
-		     gw_buf_add(&r->body, body + brace + 1, len - brace - 1);
+		rc = cm_buf_add(&r->body, body, brace + 1) ||
+		     cm_buf_str(&r->body, inject) ||
+		     cm_buf_add(&r->body, body + brace + 1, len - brace - 1);
 	else if (!rc)
-		rc = gw_buf_add(&r->body, body ? body : "", len);
+		rc = cm_buf_add(&r->body, body ? body : "", len);
 	return rc ? -ENOMEM : 0;
 }
 
@@ -246,7 +237,7 @@ static int relay_exchange(struct gw_relay *r, struct gw_engine *e, char *why,
 			  size_t whylen)
 {
 	const struct gw_options *o = r->gw->opt;
-	struct gw_buf msg = { 0 };
+	struct cm_buf msg = { 0 };
 	char rbuf[16384];
 	int fd, rc;
 
@@ -266,17 +257,17 @@ static int relay_exchange(struct gw_relay *r, struct gw_engine *e, char *why,
 		snprintf(why, whylen, "the gateway is shutting down");
 		return rc;
 	}
-	if (gw_buf_add(&msg, r->head.p, r->head.len) ||
-	    gw_buf_printf(&msg, "Host: %s\r\n\r\n", e->ep.host_hdr) ||
-	    gw_buf_add(&msg, r->body.p, r->body.len)) {
-		gw_buf_free(&msg);
+	if (cm_buf_add(&msg, r->head.p, r->head.len) ||
+	    cm_buf_printf(&msg, "Host: %s\r\n\r\n", e->ep.host_hdr) ||
+	    cm_buf_add(&msg, r->body.p, r->body.len)) {
+		cm_buf_free(&msg);
 		return -ENOMEM;
 	}
 	rc = gw_write_all(fd, msg.p, msg.len, o->upstream_timeout_ms);
 	pthread_mutex_lock(&r->gw->lock);
 	r->gw->m.bytes_up += msg.len;
 	pthread_mutex_unlock(&r->gw->lock);
-	gw_buf_free(&msg);
+	cm_buf_free(&msg);
 	/*
 	 * A write that fails may be an engine that answered early (a 413)
 	 * and closed: its answer counts, if there is one.
@@ -326,7 +317,7 @@ static int relay_open(struct gw_relay *r, struct gw_engine *forced)
 {
 	struct gw *gw = r->gw;
 	const struct gw_options *o = gw->opt;
-	double deadline = gw_now() + o->queue_timeout_ms / 1000.0;
+	double deadline = cm_now() + o->queue_timeout_ms / 1000.0;
 	struct gw_engine *e = forced;
 	char why[160];
 	int rc;
@@ -349,7 +340,7 @@ static int relay_open(struct gw_relay *r, struct gw_engine *forced)
 			e = pl.engine;
 			break;
 		}
-		if (pl.verdict == GPUMUX_GSCHED_REFUSE || gw_now() > deadline)
+		if (pl.verdict == GPUMUX_GSCHED_REFUSE || cm_now() > deadline)
 			return -ENODEV;
 		/* QUEUE: every engine is busy or stale; ask again shortly */
 		if (poll(&p, r->client_fd >= 0, o->poll_ms) > 0)
@@ -424,9 +415,9 @@ stream_error(struct gw_relay *r, const char *code, const char *fmt, ...)
 	txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
 	if (txt)
-		gw_buf_printf(&r->out, "data: %s\n\n", txt);
+		cm_buf_printf(&r->out, "data: %s\n\n", txt);
 	free(txt);
-	gw_buf_str(&r->out, "data: [DONE]\n\n");
+	cm_buf_str(&r->out, "data: [DONE]\n\n");
 	r->finished = true;
 	relay_close_upstream(r);
 	if (r->gw->opt->verbose)
@@ -577,7 +568,7 @@ static int relay_frame(struct gw_relay *r)
 		if ((!tok0 && ntok) ||
 		    (!ev0 && r->st.events && !r->st.countable)) {
 			pthread_mutex_lock(&gw->lock);
-			gw_histo_add(&gw->m.ttft, gw_now() - r->t0);
+			cm_histo_add(&gw->m.ttft, cm_now() - r->t0);
 			pthread_mutex_unlock(&gw->lock);
 		}
 		if (r->st.done) {
@@ -585,7 +576,7 @@ static int relay_frame(struct gw_relay *r)
 			relay_close_upstream(r);
 		}
 	}
-	gw_buf_consume(&r->in, off);
+	cm_buf_consume(&r->in, off);
 	if (tokens) {
 		pthread_mutex_lock(&gw->lock);
 		gw->m.tokens += tokens;
@@ -722,117 +713,17 @@ int gw_relay_reattach(struct gw *gw, uint64_t id, uint32_t engine_id,
 
 /* ---- HTTP: responses -------------------------------------------------- */
 
-/* per request (con_cls) */
-struct conn {
-	const struct route *route;
-	struct gw_buf body;
-	bool too_large;
-	unsigned status;
-	const char *allow; /* for a 405 */
-};
-
-static void count_http(struct gw *gw, unsigned status)
-{
-	size_t i = 0;
-
-	while (i < N_HTTP_CODES - 1 && http_codes[i] != status)
-		i++;
-	pthread_mutex_lock(&gw->lock);
-	gw->m.http[i]++;
-	pthread_mutex_unlock(&gw->lock);
-}
-
-struct extra_headers {
-	const char *allow;
-	const char *retry_after;
-	const char *request_id;
-	const char *engine;
-};
-
-/* Queue body (malloc'ed, taken) as the response. */
-static enum MHD_Result reply(struct gw *gw, struct MHD_Connection *c,
-			     struct conn *cn, unsigned status,
-			     const char *ctype, char *body, size_t len,
-			     const struct extra_headers *x)
-{
-	struct MHD_Response *r;
-	enum MHD_Result ret;
-
-	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-	if (!r) {
-		free(body);
-		return MHD_NO;
-	}
-	if (ctype && *ctype)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-	if (x && x->allow && *x->allow)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, x->allow);
-	if (x && x->retry_after && *x->retry_after)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER,
-					x->retry_after);
-	else if (status == 429 || status == 503)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-	if (x && x->request_id)
-		MHD_add_response_header(r, "X-Gpumux-Request-Id",
-					x->request_id);
-	if (x && x->engine)
-		MHD_add_response_header(r, "X-Gpumux-Engine", x->engine);
-	ret = MHD_queue_response(c, status, r);
-	MHD_destroy_response(r);
-	cn->status = status;
-	count_http(gw, status);
-	return ret;
-}
-
-static enum MHD_Result reply_json(struct gw *gw, struct MHD_Connection *c,
-				  struct conn *cn, unsigned status, json_t *j,
-				  const struct extra_headers *x)
-{
-	char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	struct gw_buf b = { 0 };
-
-	json_decref(j);
-	if (!txt || gw_buf_str(&b, txt) || gw_buf_str(&b, "\n")) {
-		free(txt);
-		gw_buf_free(&b);
-		return MHD_NO;
-	}
-	free(txt);
-	return reply(gw, c, cn, status, "application/json", b.p, b.len, x);
-}
-
-/* OpenAI's {"error": {...}}, typed as the engine types them */
-__attribute__((format(printf, 7, 8))) static enum MHD_Result
-reply_error(struct gw *gw, struct MHD_Connection *c, struct conn *cn,
-	    unsigned status, const char *param, const char *code,
-	    const char *fmt, ...)
-{
-	const char *type = status >= 500 ? "server_error" :
-			   status == 429 ? "rate_limit_error" :
-					   "invalid_request_error";
-	struct extra_headers x = { .allow = cn->allow };
-	char msg[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return reply_json(gw, c, cn, status,
-			  json_pack("{s:{s:s,s:s,s:s?,s:s?}}", "error",
-				    "message", msg, "type", type, "param",
-				    param, "code", code),
-			  &x);
-}
-
 /* the engine's response, as it came */
 static enum MHD_Result reply_relayed(struct gw_relay *r,
-				     struct MHD_Connection *c, struct conn *cn)
+				     struct MHD_Connection *c,
+				     struct httpd_conn *cn)
 {
-	struct extra_headers x = {
-		.allow = r->resp.allow,
-		.retry_after = r->resp.retry_after,
-		.request_id = r->id_str,
-		.engine = r->eng ? r->eng->ep.url : NULL,
+	const struct httpd_header x[] = {
+		{ MHD_HTTP_HEADER_ALLOW, r->resp.allow },
+		{ MHD_HTTP_HEADER_RETRY_AFTER, r->resp.retry_after },
+		{ "X-Gpumux-Request-Id", r->id_str },
+		{ "X-Gpumux-Engine", r->eng ? r->eng->ep.url : NULL },
+		{ NULL, NULL },
 	};
 	char *body = malloc(r->in.len + 1);
 
@@ -840,18 +731,18 @@ static enum MHD_Result reply_relayed(struct gw_relay *r,
 		return MHD_NO;
 	memcpy(body, r->in.p ? r->in.p : "", r->in.len);
 	r->bytes_down += r->in.len;
-	return reply(r->gw, c, cn, r->resp.status, r->resp.content_type, body,
-		     r->in.len, &x);
+	return httpd_reply(c, cn, r->resp.status, r->resp.content_type, body,
+			   r->in.len, x);
 }
 
 /* ---- HTTP: /v1/completions -------------------------------------------- */
 
 static enum MHD_Result start_stream(struct gw_relay *r,
-				    struct MHD_Connection *c, struct conn *cn)
+				    struct MHD_Connection *c,
+				    struct httpd_conn *cn)
 {
 	struct gw *gw = r->gw;
 	struct MHD_Response *resp;
-	enum MHD_Result ret;
 
 	pthread_mutex_lock(&gw->lock);
 	r->streaming = true;
@@ -869,11 +760,8 @@ static enum MHD_Result start_stream(struct gw_relay *r,
 				"no-cache");
 	MHD_add_response_header(resp, "X-Gpumux-Request-Id", r->id_str);
 	MHD_add_response_header(resp, "X-Gpumux-Engine", r->eng->ep.url);
-	ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp); /* relay_read_free runs when it is sent */
-	cn->status = MHD_HTTP_OK;
-	count_http(gw, MHD_HTTP_OK);
-	return ret;
+	/* relay_read_free runs when it is sent */
+	return httpd_queue(c, cn, MHD_HTTP_OK, resp);
 }
 
 /* a 429 or 503 answer kept while another engine is tried */
@@ -881,12 +769,12 @@ struct fallback {
 	int status;
 	char content_type[128], retry_after[32], allow[64];
 	struct gw_engine *eng;
-	struct gw_buf body;
+	struct cm_buf body;
 };
 
 static void fallback_swap(struct gw_relay *r, struct fallback *f)
 {
-	struct gw_buf b = r->in;
+	struct cm_buf b = r->in;
 	struct gw_engine *e = r->eng;
 	int st = r->resp.status;
 	struct fallback t;
@@ -916,9 +804,10 @@ static void count_retry(struct gw_relay *r)
 	pthread_mutex_unlock(&r->gw->lock);
 }
 
-static enum MHD_Result do_completion(struct gw *gw, struct MHD_Connection *c,
-				     struct conn *cn)
+static enum MHD_Result do_completion(void *ctx, struct MHD_Connection *c,
+				     struct httpd_conn *cn)
 {
+	struct gw *gw = ctx;
 	const union MHD_ConnectionInfo *ci;
 	struct fallback fb = { 0 };
 	struct gw_relay *r;
@@ -931,8 +820,8 @@ static enum MHD_Result do_completion(struct gw *gw, struct MHD_Connection *c,
 	gw->m.requests++;
 	pthread_mutex_unlock(&gw->lock);
 	if (draining)
-		return reply_error(gw, c, cn, 503, NULL, "shutting_down",
-				   "the gateway is shutting down");
+		return httpd_reply_error(c, cn, 503, NULL, "shutting_down",
+					 "the gateway is shutting down");
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	r = relay_new(gw, ci ? ci->connect_fd : -1);
 	if (!r)
@@ -945,7 +834,7 @@ static enum MHD_Result do_completion(struct gw *gw, struct MHD_Connection *c,
 	for (;;) {
 		rc = relay_open(r, NULL);
 		if (!rc && is_event_stream(&r->resp)) {
-			gw_buf_free(&fb.body);
+			cm_buf_free(&fb.body);
 			return start_stream(r, c, cn); /* r is the stream's */
 		}
 		if (!rc)
@@ -971,7 +860,7 @@ static enum MHD_Result do_completion(struct gw *gw, struct MHD_Connection *c,
 		}
 		break;
 	}
-	gw_buf_free(&fb.body);
+	cm_buf_free(&fb.body);
 	if (rc == -ECANCELED) {
 		/* the client left: the engine connection is closed */
 		count_err(gw, GW_ERR_CLIENT_GONE);
@@ -980,11 +869,11 @@ static enum MHD_Result do_completion(struct gw *gw, struct MHD_Connection *c,
 		ret = reply_relayed(r, c, cn);
 	} else if (rc == -ENODEV) {
 		count_err(gw, GW_ERR_NO_ENGINE);
-		ret = reply_error(gw, c, cn, 503, NULL, "no_engine",
-				  "no engine can take the request now");
+		ret = httpd_reply_error(c, cn, 503, NULL, "no_engine",
+					"no engine can take the request now");
 	} else {
-		ret = reply_error(gw, c, cn, 502, NULL, "upstream_failed",
-				  "the engines failed to answer");
+		ret = httpd_reply_error(c, cn, 502, NULL, "upstream_failed",
+					"the engines failed to answer");
 	}
 	relay_free(r);
 	return ret;
@@ -993,9 +882,10 @@ static enum MHD_Result do_completion(struct gw *gw, struct MHD_Connection *c,
 /* ---- HTTP: the other endpoints ---------------------------------------- */
 
 /* GET /v1/models from the first engine that answers */
-static enum MHD_Result do_models(struct gw *gw, struct MHD_Connection *c,
-				 struct conn *cn)
+static enum MHD_Result do_models(void *ctx, struct MHD_Connection *c,
+				 struct httpd_conn *cn)
 {
+	struct gw *gw = ctx;
 	const union MHD_ConnectionInfo *ci;
 	enum MHD_Result ret;
 	struct gw_relay *r;
@@ -1005,7 +895,7 @@ static enum MHD_Result do_models(struct gw *gw, struct MHD_Connection *c,
 	r = relay_new(gw, ci ? ci->connect_fd : -1);
 	if (!r)
 		return MHD_NO;
-	if (gw_buf_str(&r->head, "GET /v1/models HTTP/1.1\r\n"
+	if (cm_buf_str(&r->head, "GET /v1/models HTTP/1.1\r\n"
 				 "Connection: close\r\n"
 				 "User-Agent: gpumux-gateway\r\n")) {
 		relay_free(r);
@@ -1036,8 +926,8 @@ static enum MHD_Result do_models(struct gw *gw, struct MHD_Connection *c,
 	else if (!rc)
 		ret = reply_relayed(r, c, cn);
 	else
-		ret = reply_error(gw, c, cn, 503, NULL, "no_engine",
-				  "no engine answers");
+		ret = httpd_reply_error(c, cn, 503, NULL, "no_engine",
+					"no engine answers");
 	relay_free(r);
 	return ret;
 }
@@ -1059,11 +949,12 @@ static const char *engine_state_name(const struct gw *gw,
  * 503 "no_engines" when none is, "draining" at exit.  With each engine's
  * state and last load.
  */
-static enum MHD_Result do_health(struct gw *gw, struct MHD_Connection *c,
-				 struct conn *cn)
+static enum MHD_Result do_health(void *ctx, struct MHD_Connection *c,
+				 struct httpd_conn *cn)
 {
+	struct gw *gw = ctx;
 	json_t *list = json_array(), *j;
-	uint64_t now = gw_now_ms();
+	uint64_t now = cm_now_ms();
 	int up = 0;
 	bool draining;
 
@@ -1092,45 +983,20 @@ static enum MHD_Result do_health(struct gw *gw, struct MHD_Connection *c,
 	pthread_mutex_unlock(&gw->lock);
 	if (!list)
 		return MHD_NO;
-	return reply_json(gw, c, cn, draining || !up ? 503 : 200,
-			  json_pack("{s:s,s:s,s:o}", "status",
-				    draining	       ? "draining" :
-				    !up		       ? "no_engines" :
-				    up < gw->n_engines ? "degraded" :
-							 "ok",
-				    "policy", gw->opt->policy, "engines", list),
-			  NULL);
+	return httpd_reply_json(c, cn, draining || !up ? 503 : 200,
+				json_pack("{s:s,s:s,s:o}", "status",
+					  draining	     ? "draining" :
+					  !up		     ? "no_engines" :
+					  up < gw->n_engines ? "degraded" :
+							       "ok",
+					  "policy", gw->opt->policy, "engines",
+					  list),
+				NULL);
 }
 
-static int metric(struct gw_buf *b, const char *name, const char *type,
-		  const char *help)
-{
-	return gw_buf_printf(b,
-			     "# HELP gpumux_gateway_%s %s\n"
-			     "# TYPE gpumux_gateway_%s %s\n",
-			     name, help, name, type);
-}
-
-static int metric_histo(struct gw_buf *b, const char *name, const char *help,
-			const struct gw_histo *h)
-{
-	uint64_t cum = 0;
-	int ret = metric(b, name, "histogram", help);
-
-	for (int i = 0; i < GW_HISTO_BUCKETS; i++) {
-		cum += h->count[i];
-		ret |= gw_buf_printf(
-			b, "gpumux_gateway_%s_bucket{le=\"%g\"} %" PRIu64 "\n",
-			name, h->le[i], cum);
-	}
-	ret |= gw_buf_printf(b,
-			     "gpumux_gateway_%s_bucket{le=\"+Inf\"} %" PRIu64
-			     "\n"
-			     "gpumux_gateway_%s_sum %.6f\n"
-			     "gpumux_gateway_%s_count %" PRIu64 "\n",
-			     name, h->n, name, h->sum, name, h->n);
-	return ret;
-}
+#define PREFIX "gpumux_gateway_"
+#define METRIC(b, name, type, help, fmt, val) \
+	httpd_metric_value(b, PREFIX, name, type, help, fmt, val)
 
 /* a label value: backslash, quote and newline escaped */
 static void label(char *dst, size_t cap, const char *v)
@@ -1148,96 +1014,79 @@ static void label(char *dst, size_t cap, const char *v)
 	dst[k] = '\0';
 }
 
+/* what per_engine() prints of each engine */
+enum engine_value {
+	EV_REQUESTS,
+	EV_FAILURES,
+	EV_UP,
+	EV_RUNNING,
+	EV_WAITING,
+	EV_KV_USED,
+	EV_KV_TOTAL,
+	EV_POLLS,
+	EV_POLL_FAILURES,
+};
+
+static int64_t engine_value(const struct gw *gw, const struct gw_engine *e,
+			    enum engine_value v)
+{
+	switch (v) {
+	case EV_REQUESTS:
+		return e->requests;
+	case EV_FAILURES:
+		return e->failures;
+	case EV_UP:
+		return !strcmp(engine_state_name(gw, e, cm_now_ms()), "up");
+	case EV_RUNNING:
+		return e->running;
+	case EV_WAITING:
+		return e->waiting;
+	case EV_KV_USED:
+		return e->kv_used;
+	case EV_KV_TOTAL:
+		return e->kv_total;
+	case EV_POLLS:
+		return e->polls;
+	case EV_POLL_FAILURES:
+		return e->poll_failures;
+	}
+	return 0;
+}
+
 /* one line per engine: name{engine="URL"[,policy="P"]} value */
-static int per_engine(struct gw_buf *b, const struct gw *gw, const char *name,
+static int per_engine(struct cm_buf *b, const struct gw *gw, const char *name,
 		      const char *type, const char *help, bool policy,
-		      int64_t (*get)(const struct gw *,
-				     const struct gw_engine *))
+		      enum engine_value v)
 {
 	char l[600];
-	int ret = metric(b, name, type, help);
+	int ret = httpd_metric(b, PREFIX, name, type, help);
 
 	for (int i = 0; i < gw->n_engines; i++) {
 		const struct gw_engine *e = &gw->engines[i];
 
 		label(l, sizeof(l), e->ep.url);
 		if (policy)
-			ret |= gw_buf_printf(
+			ret |= cm_buf_printf(
 				b,
 				"gpumux_gateway_%s{engine=\"%s\",policy=\"%s\"} %" PRId64
 				"\n",
-				name, l, gw->opt->policy, get(gw, e));
+				name, l, gw->opt->policy,
+				engine_value(gw, e, v));
 		else
-			ret |= gw_buf_printf(
+			ret |= cm_buf_printf(
 				b,
 				"gpumux_gateway_%s{engine=\"%s\"} %" PRId64
 				"\n",
-				name, l, get(gw, e));
+				name, l, engine_value(gw, e, v));
 	}
 	return ret;
 }
 
-static int64_t get_requests(const struct gw *gw, const struct gw_engine *e)
+static enum MHD_Result do_metrics(void *ctx, struct MHD_Connection *c,
+				  struct httpd_conn *cn)
 {
-	(void)gw;
-	return e->requests;
-}
-
-static int64_t get_failures(const struct gw *gw, const struct gw_engine *e)
-{
-	(void)gw;
-	return e->failures;
-}
-
-static int64_t get_up(const struct gw *gw, const struct gw_engine *e)
-{
-	return !strcmp(engine_state_name(gw, e, gw_now_ms()), "up");
-}
-
-static int64_t get_running(const struct gw *gw, const struct gw_engine *e)
-{
-	(void)gw;
-	return e->running;
-}
-
-static int64_t get_waiting(const struct gw *gw, const struct gw_engine *e)
-{
-	(void)gw;
-	return e->waiting;
-}
-
-static int64_t get_kv_used(const struct gw *gw, const struct gw_engine *e)
-{
-	(void)gw;
-	return e->kv_used;
-}
-
-static int64_t get_kv_total(const struct gw *gw, const struct gw_engine *e)
-{
-	(void)gw;
-	return e->kv_total;
-}
-
-static int64_t get_polls(const struct gw *gw, const struct gw_engine *e)
-{
-	(void)gw;
-	return e->polls;
-}
-
-static int64_t get_poll_failures(const struct gw *gw, const struct gw_engine *e)
-{
-	(void)gw;
-	return e->poll_failures;
-}
-
-#define METRIC(b, name, type, help, fmt, val) \
-	(metric(b, name, type, help) |        \
-	 gw_buf_printf(b, "gpumux_gateway_" name " " fmt "\n", val))
-
-static enum MHD_Result do_metrics(struct gw *gw, struct MHD_Connection *c,
-				  struct conn *cn)
-{
-	struct gw_buf b = { 0 };
+	struct gw *gw = ctx;
+	struct cm_buf b = { 0 };
 	struct gw_metrics *m = &gw->m;
 	int err = 0;
 
@@ -1247,29 +1096,15 @@ static enum MHD_Result do_metrics(struct gw *gw, struct MHD_Connection *c,
 	err |= per_engine(
 		&b, gw, "engine_requests_total", "counter",
 		"Requests sent to each engine (retries included), by policy.",
-		true, get_requests);
-	err |= metric(&b, "http_responses_total", "counter",
-		      "HTTP responses by status code.");
-	for (size_t i = 0; i < N_HTTP_CODES; i++) {
-		if (http_codes[i])
-			err |= gw_buf_printf(
-				&b,
-				"gpumux_gateway_http_responses_total{code=\"%u\"} %" PRIu64
-				"\n",
-				http_codes[i], m->http[i]);
-		else
-			err |= gw_buf_printf(
-				&b,
-				"gpumux_gateway_http_responses_total{code=\"other\"} %" PRIu64
-				"\n",
-				m->http[i]);
-	}
+		true, EV_REQUESTS);
+	err |= httpd_metric_http(&b, PREFIX, gw->hd);
 	err |= METRIC(&b, "requests_in_flight", "gauge",
 		      "Requests being placed, forwarded or relayed.",
 		      "%" PRId64, m->in_flight);
-	err |= metric(&b, "errors_total", "counter", "Errors, by kind.");
+	err |= httpd_metric(&b, PREFIX, "errors_total", "counter",
+			    "Errors, by kind.");
 	for (int i = 0; i < GW_N_ERR; i++)
-		err |= gw_buf_printf(
+		err |= cm_buf_printf(
 			&b,
 			"gpumux_gateway_errors_total{kind=\"%s\"} %" PRIu64
 			"\n",
@@ -1278,10 +1113,10 @@ static enum MHD_Result do_metrics(struct gw *gw, struct MHD_Connection *c,
 		&b, "retries_total", "counter",
 		"Requests sent to a second engine after the first failed or was full.",
 		"%" PRIu64, m->retries);
-	err |= metric(
-		&b, "relay_bytes_total", "counter",
+	err |= httpd_metric(
+		&b, PREFIX, "relay_bytes_total", "counter",
 		"Bytes relayed: request bytes to engines, response bytes to clients.");
-	err |= gw_buf_printf(
+	err |= cm_buf_printf(
 		&b,
 		"gpumux_gateway_relay_bytes_total{direction=\"to_engine\"} %" PRIu64
 		"\n"
@@ -1293,44 +1128,45 @@ static enum MHD_Result do_metrics(struct gw *gw, struct MHD_Connection *c,
 	err |= per_engine(
 		&b, gw, "engine_up", "gauge",
 		"1 when the engine's last poll answered and is fresh.", false,
-		get_up);
+		EV_UP);
 	err |= per_engine(&b, gw, "engine_failures_total", "counter",
 			  "Forwards to the engine that failed.", false,
-			  get_failures);
+			  EV_FAILURES);
 	err |= per_engine(&b, gw, "engine_polls_total", "counter",
-			  "Polls of the engine's /metrics.", false, get_polls);
+			  "Polls of the engine's /metrics.", false, EV_POLLS);
 	err |= per_engine(&b, gw, "engine_poll_failures_total", "counter",
-			  "Polls that failed.", false, get_poll_failures);
+			  "Polls that failed.", false, EV_POLL_FAILURES);
 	err |= per_engine(&b, gw, "engine_requests_running", "gauge",
 			  "Requests running on the engine, last poll.", false,
-			  get_running);
+			  EV_RUNNING);
 	err |= per_engine(&b, gw, "engine_requests_waiting", "gauge",
 			  "Requests waiting on the engine, last poll.", false,
-			  get_waiting);
+			  EV_WAITING);
 	err |= per_engine(&b, gw, "engine_kv_blocks_used", "gauge",
 			  "KV blocks in use on the engine, last poll.", false,
-			  get_kv_used);
+			  EV_KV_USED);
 	err |= per_engine(&b, gw, "engine_kv_blocks_total", "gauge",
 			  "KV blocks of the engine, last poll.", false,
-			  get_kv_total);
-	err |= metric_histo(
-		&b, "time_to_first_token_seconds",
+			  EV_KV_TOTAL);
+	err |= httpd_metric_histo(
+		&b, PREFIX, "time_to_first_token_seconds",
 		"Streams: from the request's arrival to its first token relayed.",
 		&m->ttft);
-	err |= metric_histo(&b, "request_duration_seconds",
-			    "From the request's arrival to its response's end.",
-			    &m->duration);
+	err |= httpd_metric_histo(
+		&b, PREFIX, "request_duration_seconds",
+		"From the request's arrival to its response's end.",
+		&m->duration);
 	err |= METRIC(&b, "start_time_seconds", "gauge",
 		      "Unix time the gateway started.", "%lld",
 		      (long long)gw->started);
 	pthread_mutex_unlock(&gw->lock);
 	if (err) {
-		gw_buf_free(&b);
+		cm_buf_free(&b);
 		return MHD_NO;
 	}
-	return reply(gw, c, cn, MHD_HTTP_OK,
-		     "text/plain; version=0.0.4; charset=utf-8", b.p, b.len,
-		     NULL);
+	return httpd_reply(c, cn, MHD_HTTP_OK,
+			   "text/plain; version=0.0.4; charset=utf-8", b.p,
+			   b.len, NULL);
 }
 
 /*
@@ -1338,9 +1174,10 @@ static enum MHD_Result do_metrics(struct gw *gw, struct MHD_Connection *c,
  * by hand (--admin only): move a stream to engine N (1-based, --engine
  * order), re-run there from its start; the splice cuts what the client has.
  */
-static enum MHD_Result do_reattach(struct gw *gw, struct MHD_Connection *c,
-				   struct conn *cn)
+static enum MHD_Result do_reattach(void *ctx, struct MHD_Connection *c,
+				   struct httpd_conn *cn)
 {
+	struct gw *gw = ctx;
 	json_t *root =
 		json_loadb(cn->body.p ? cn->body.p : "", cn->body.len, 0, NULL);
 	const char *id = json_string_value(json_object_get(root, "id"));
@@ -1353,8 +1190,8 @@ static enum MHD_Result do_reattach(struct gw *gw, struct MHD_Connection *c,
 	if (!id || !json_is_integer(eng) || json_integer_value(eng) < 1 ||
 	    json_integer_value(eng) > gw->n_engines) {
 		json_decref(root);
-		return reply_error(
-			gw, c, cn, 400, NULL, NULL,
+		return httpd_reply_error(
+			c, cn, 400, NULL, NULL,
 			"expected {\"id\": \"gw-...\", \"engine\": 1..%d}",
 			gw->n_engines);
 	}
@@ -1366,225 +1203,24 @@ static enum MHD_Result do_reattach(struct gw *gw, struct MHD_Connection *c,
 	rc = num ? gw_relay_reattach(gw, num, json_integer_value(eng), 1) :
 		   -ENOENT;
 	if (rc)
-		ret = reply_error(gw, c, cn, rc == -ENOENT ? 404 : 400, "id",
-				  NULL, "cannot re-attach '%s': %s", id,
-				  strerror(-rc));
+		ret = httpd_reply_error(c, cn, rc == -ENOENT ? 404 : 400, "id",
+					NULL, "cannot re-attach '%s': %s", id,
+					strerror(-rc));
 	else
-		ret = reply_json(gw, c, cn, 200,
-				 json_pack("{s:s}", "status", "ok"), NULL);
+		ret = httpd_reply_json(
+			c, cn, 200, json_pack("{s:s}", "status", "ok"), NULL);
 	json_decref(root);
 	return ret;
 }
 
-/* ---- HTTP: routing ---------------------------------------------------- */
-
-struct route {
-	const char *path;
-	bool post; /* POST with a JSON body, else GET/HEAD */
-	bool admin; /* only with --admin */
-	enum MHD_Result (*fn)(struct gw *gw, struct MHD_Connection *c,
-			      struct conn *cn);
+/* the admin route last: served only with --admin */
+static const struct httpd_route routes[] = {
+	{ "/v1/completions", true, do_completion },
+	{ "/v1/models", false, do_models },
+	{ "/health", false, do_health },
+	{ "/metrics", false, do_metrics },
+	{ "/admin/reattach", true, do_reattach },
 };
-
-static const struct route routes[] = {
-	{ "/v1/completions", true, false, do_completion },
-	{ "/v1/models", false, false, do_models },
-	{ "/health", false, false, do_health },
-	{ "/metrics", false, false, do_metrics },
-	{ "/admin/reattach", true, true, do_reattach },
-};
-
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
-				  const char *url, const char *method,
-				  const char *version, const char *upload,
-				  size_t *upload_size, void **con_cls)
-{
-	struct gw *gw = cls;
-	struct conn *cn = *con_cls;
-	const struct route *r = NULL;
-	const char *cl;
-
-	(void)version;
-	if (!cn) {
-		cn = calloc(1, sizeof(*cn));
-		if (!cn)
-			return MHD_NO;
-		*con_cls = cn;
-		for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-			if (!strcmp(url, routes[i].path) &&
-			    (!routes[i].admin || gw->opt->admin))
-				r = &routes[i];
-		if (!r)
-			return reply_error(
-				gw, c, cn, 404, NULL, "not_found",
-				"no such endpoint; try /v1/completions, /v1/models, /health or /metrics");
-		if (r->post ? strcmp(method, "POST") :
-			      strcmp(method, "GET") && strcmp(method, "HEAD")) {
-			cn->allow = r->post ? "POST" : "GET, HEAD";
-			return reply_error(gw, c, cn, 405, NULL,
-					   "method_not_allowed",
-					   "method not allowed here; use %s",
-					   r->post ? "POST" : "GET");
-		}
-		cn->route = r;
-		if (!r->post)
-			return r->fn(gw, c, cn);
-		cl = MHD_lookup_connection_value(
-			c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl && strtoull(cl, NULL, 10) > gw->opt->max_body)
-			return reply_error(
-				gw, c, cn, 413, NULL, "request_too_large",
-				"the request body is larger than %zu bytes",
-				gw->opt->max_body);
-		return MHD_YES;
-	}
-	if (*upload_size) {
-		if (!cn->too_large &&
-		    cn->body.len + *upload_size > gw->opt->max_body)
-			cn->too_large = true;
-		if (!cn->too_large &&
-		    gw_buf_add(&cn->body, upload, *upload_size))
-			return MHD_NO;
-		*upload_size = 0;
-		return MHD_YES;
-	}
-	if (cn->too_large)
-		return reply_error(gw, c, cn, 413, NULL, "request_too_large",
-				   "the request body is larger than %zu bytes",
-				   gw->opt->max_body);
-	return cn->route->fn(gw, c, cn);
-}
-
-static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
-			 enum MHD_RequestTerminationCode toe)
-{
-	struct gw *gw = cls;
-	struct conn *cn = *con_cls;
-
-	(void)c;
-	if (!cn)
-		return;
-	if (gw->opt->verbose)
-		fprintf(stderr, "gpumux-gateway: %s %u%s\n",
-			cn->route ? cn->route->path : "-", cn->status,
-			toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ?
-				"" :
-				" (terminated)");
-	gw_buf_free(&cn->body);
-	free(cn);
-	*con_cls = NULL;
-}
-
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	struct gw *gw = cls;
-
-	if (!gw->opt->verbose)
-		return;
-	fputs("gpumux-gateway: httpd: ", stderr);
-	vfprintf(stderr, fmt, ap);
-}
-
-/* ---- listening -------------------------------------------------------- */
-
-static int listen_unix(const char *path, char *err, size_t errlen)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd;
-
-	if (!*path || strlen(path) >= sizeof(sa.sun_path)) {
-		snprintf(err, errlen, "bad unix socket path '%s'", path);
-		return -1;
-	}
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto fail;
-	/* a socket left by an earlier run is replaced; nothing else is */
-	if (!lstat(path, &st) && S_ISSOCK(st.st_mode))
-		unlink(path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 256))
-		goto fail;
-	return fd;
-fail:
-	snprintf(err, errlen, "cannot listen on unix:%s: %s", path,
-		 strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	return -1;
-}
-
-/* HOST:PORT or [V6]:PORT; desc gets the bound address (port 0 resolved) */
-static int listen_inet(const char *addr, char *desc, size_t desclen, char *err,
-		       size_t errlen)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-	char host[256], hbuf[NI_MAXHOST], pbuf[NI_MAXSERV];
-	struct addrinfo *res = NULL;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	const char *port, *h = addr;
-	int fd = -1, one = 1, rc;
-	size_t hl;
-
-	if (*h == '[') {
-		const char *rb = strchr(h, ']');
-
-		if (!rb || rb[1] != ':')
-			goto bad;
-		h++;
-		hl = rb - h;
-		port = rb + 2;
-	} else {
-		port = strrchr(h, ':');
-		if (!port)
-			goto bad;
-		hl = port - h;
-		port++;
-	}
-	if (!hl || hl >= sizeof(host) || !*port || strlen(port) > 5 ||
-	    strspn(port, "0123456789") != strlen(port) || atoi(port) > 65535)
-		goto bad;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	rc = getaddrinfo(host, port, &hints, &res);
-	if (rc) {
-		snprintf(err, errlen, "cannot resolve '%s': %s", host,
-			 gai_strerror(rc));
-		return -1;
-	}
-	fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC,
-		    res->ai_protocol);
-	if (fd < 0)
-		goto fail;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, res->ai_addr, res->ai_addrlen) || listen(fd, 256) ||
-	    getsockname(fd, (struct sockaddr *)&ss, &sl))
-		goto fail;
-	freeaddrinfo(res);
-	if (getnameinfo((struct sockaddr *)&ss, sl, hbuf, sizeof(hbuf), pbuf,
-			sizeof(pbuf), NI_NUMERICHOST | NI_NUMERICSERV))
-		snprintf(desc, desclen, "?");
-	else
-		snprintf(desc, desclen,
-			 ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", hbuf,
-			 pbuf);
-	return fd;
-bad:
-	snprintf(err, errlen,
-		 "bad listen address '%s' (HOST:PORT, [V6]:PORT or unix:PATH)",
-		 addr);
-	return -1;
-fail:
-	snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(errno));
-	if (res)
-		freeaddrinfo(res);
-	if (fd >= 0)
-		close(fd);
-	return -1;
-}
 
 /* ---- setup and teardown ----------------------------------------------- */
 
@@ -1592,14 +1228,14 @@ fail:
 static void drain(struct gw *gw, const sigset_t *sigs, double timeout)
 {
 	const struct timespec tick = { 0, 50 * 1000000L };
-	double end = gw_now() + timeout;
+	double end = cm_now() + timeout;
 	int64_t n;
 
 	for (;;) {
 		pthread_mutex_lock(&gw->lock);
 		n = gw->m.in_flight;
 		pthread_mutex_unlock(&gw->lock);
-		if (!n || gw_now() >= end)
+		if (!n || cm_now() >= end)
 			break;
 		if (sigtimedwait(sigs, NULL, &tick) > 0) {
 			fprintf(stderr,
@@ -1626,19 +1262,28 @@ static void cut_relays(struct gw *gw)
 
 int gw_serve(const struct gw_options *opt)
 {
-	struct gw gw = { .opt = opt };
-	char desc[NI_MAXHOST + NI_MAXSERV + 8], err[512];
-	const char *unix_path = NULL;
+	struct httpd hd = {
+		.name = "gpumux-gateway",
+		.routes = routes,
+		.n_routes = sizeof(routes) / sizeof(routes[0]) - !opt->admin,
+		.max_body = opt->max_body,
+		.verbose = opt->verbose,
+		.codes = http_codes,
+		.n_codes = N_HTTP_CODES,
+	};
+	struct gw gw = { .opt = opt, .hd = &hd };
 	pthread_condattr_t ca;
-	int fd = -1, sig, ret = 1;
-	unsigned int flags;
+	char err[512];
+	int ret = 1;
 	sigset_t sigs;
 
+	hd.ctx = &gw;
+	httpd_init(&hd);
 	gw.started = time(NULL);
-	gw.salt = mix64((uint64_t)gw.started ^ ((uint64_t)getpid() << 32) ^
-			(uint64_t)(gw_now() * 1e9));
-	gw.m.ttft.le = ttft_le;
-	gw.m.duration.le = dur_le;
+	gw.salt = cm_salt(gw.started);
+	gw.m.ttft = (struct cm_histo){ .le = ttft_le, .n_le = HISTO_BUCKETS };
+	gw.m.duration =
+		(struct cm_histo){ .le = dur_le, .n_le = HISTO_BUCKETS };
 	pthread_mutex_init(&gw.lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -1646,45 +1291,20 @@ int gw_serve(const struct gw_options *opt)
 	pthread_condattr_destroy(&ca);
 
 	/* before any thread exists: they all inherit it */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	httpd_block_signals(&sigs);
 
 	if (gw_engines_init(&gw))
 		goto out;
-	if (!strncmp(opt->listen, "unix:", 5)) {
-		unix_path = opt->listen + 5;
-		fd = listen_unix(unix_path, err, sizeof(err));
-		snprintf(desc, sizeof(desc), "%s", opt->listen);
-	} else {
-		fd = listen_inet(opt->listen, desc, sizeof(desc), err,
-				 sizeof(err));
-	}
-	if (fd < 0) {
+	if (httpd_listen(&hd, opt->listen, 256, false, err, sizeof(err))) {
 		fprintf(stderr, "gpumux-gateway: %s\n", err);
-		unix_path = NULL;
 		goto out;
 	}
 	if (gw_engines_start(&gw)) {
 		fprintf(stderr, "gpumux-gateway: cannot start a thread\n");
 		goto out;
 	}
-	flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD |
-		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-	gw.httpd = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, &gw,
-		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, &gw,
-		MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED,
-		on_completed, &gw, MHD_OPTION_CONNECTION_LIMIT,
-		opt->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned int)CONNECTION_TIMEOUT_S, MHD_OPTION_END);
-	if (!gw.httpd) {
-		fprintf(stderr,
-			"gpumux-gateway: cannot start the HTTP server\n");
+	if (httpd_start(&hd, opt->max_connections, CONNECTION_TIMEOUT_S))
 		goto out;
-	}
 	{
 		int up = 0;
 
@@ -1693,29 +1313,22 @@ int gw_serve(const struct gw_options *opt)
 			up += gw.engines[i].state == GW_ENGINE_UP;
 		pthread_mutex_unlock(&gw.lock);
 		printf("gpumux-gateway: serving on %s (%d engines, %d up, policy %s)\n",
-		       desc, gw.n_engines, up, opt->policy);
+		       hd.desc, gw.n_engines, up, opt->policy);
 		fflush(stdout);
 	}
 
-	while (sigwait(&sigs, &sig))
-		;
-	fprintf(stderr, "gpumux-gateway: %s: shutting down\n", strsignal(sig));
+	httpd_wait_signal(&hd, &sigs);
 	pthread_mutex_lock(&gw.lock);
 	gw.draining = true;
 	pthread_mutex_unlock(&gw.lock);
-	MHD_quiesce_daemon(gw.httpd);
+	MHD_quiesce_daemon(hd.mhd);
 	drain(&gw, &sigs, opt->drain_timeout);
 	ret = 0;
 out:
 	cut_relays(&gw);
-	if (gw.httpd)
-		MHD_stop_daemon(gw.httpd);
+	httpd_fini(&hd);
 	gw_engines_stop(&gw);
 	gw_engines_fini(&gw);
-	if (fd >= 0)
-		close(fd);
-	if (unix_path)
-		unlink(unix_path);
 	pthread_cond_destroy(&gw.stop_cv);
 	pthread_mutex_destroy(&gw.lock);
 	return ret;

@@ -37,7 +37,7 @@ size_t gw_sse_event_len(const char *p, size_t n)
 	return 0;
 }
 
-int gw_sse_data(const char *ev, size_t len, struct gw_buf *data)
+int gw_sse_data(const char *ev, size_t len, struct cm_buf *data)
 {
 	size_t start = 0;
 	int found = 0;
@@ -59,8 +59,8 @@ int gw_sse_data(const char *ev, size_t len, struct gw_buf *data)
 			line++;
 			l--;
 		}
-		if ((found && gw_buf_add(data, "\n", 1)) ||
-		    gw_buf_add(data, line, l))
+		if ((found && cm_buf_add(data, "\n", 1)) ||
+		    cm_buf_add(data, line, l))
 			return -ENOMEM;
 		found = 1;
 	}
@@ -116,14 +116,14 @@ void gw_stream_init(struct gw_stream *st, bool strip_ids)
 	gw_splice_init(&st->splice);
 }
 
-static int append_json(struct gw_buf *out, json_t *j)
+static int append_json(struct cm_buf *out, json_t *j)
 {
 	char *txt = json_dumps(j, JSON_COMPACT);
 	int rc;
 
 	if (!txt)
 		return -ENOMEM;
-	rc = gw_buf_printf(out, "data: %s\n\n", txt);
+	rc = cm_buf_printf(out, "data: %s\n\n", txt);
 	free(txt);
 	return rc;
 }
@@ -168,9 +168,9 @@ static int splice_choice(struct gw_stream *st, json_t *choice, json_t *ids,
 }
 
 int gw_stream_event(struct gw_stream *st, const char *ev, size_t len,
-		    struct gw_buf *out, uint64_t *ntok)
+		    struct cm_buf *out, uint64_t *ntok)
 {
-	struct gw_buf data = { 0 };
+	struct cm_buf data = { 0 };
 	json_t *root = NULL, *choices, *choice = NULL, *ids = NULL, *id;
 	bool modified = false;
 	uint64_t n = 0;
@@ -244,9 +244,9 @@ int gw_stream_event(struct gw_stream *st, const char *ev, size_t len,
 		goto out;
 	}
 verbatim:
-	rc = gw_buf_add(out, ev, len);
+	rc = cm_buf_add(out, ev, len);
 out:
 	json_decref(root);
-	gw_buf_free(&data);
+	cm_buf_free(&data);
 	return rc;
 }

@@ -12,86 +12,40 @@ failed"; exits 0, 1 on a failure, 77 when the shared model is absent.  A
 server that exits other than 0 on SIGTERM, or prints a sanitizer report,
 fails the run (so the ASan/UBSan build can be tested the same way).
 """
-import array
 import http.client
 import json
 import os
-import random
-import re
 import signal
 import socket
-import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in tests/lib
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'lib'))
+from httptest import (MODEL, PROCS, TOK, Proc, Tally, check,  # noqa: E402
+                      cleanup, joined, make_tmp, open_stream, sse,
+                      write_slow_model)
+
 BIN = None
-MODEL_DIR = os.path.join(os.environ.get('GPUMUX_MODEL_DIR', '../shared/models'),
-                         'aidreams260K')
-MODEL = os.path.join(MODEL_DIR, 'aidreams260K.bin')
-TOK = os.path.join(MODEL_DIR, 'tok512.bin')
-TMP = tempfile.mkdtemp(prefix='gme-serve-')
-
-passed = failed = 0
-servers = []
+TMP = make_tmp('gme-serve-')
+T = Tally('serve_')
+run = T.run
 
 
-class Server:
+class Server(Proc):
     """One `gpumux-engine serve` process on an ephemeral port."""
 
     def __init__(self, model, *extra, listen='127.0.0.1:0'):
-        self.logpath = os.path.join(TMP, 'server%d.log' % len(servers))
-        self.log = open(self.logpath, 'w')
-        self.proc = subprocess.Popen(
-            [BIN, 'serve', '--model', model, '--tokenizer', TOK,
-             '--listen', listen, *extra],
-            stdout=subprocess.PIPE, stderr=self.log, text=True)
-        servers.append(self)
-        line = self.proc.stdout.readline()
-        self.banner = line.strip()
-        m = re.search(r' on (\S+) ', line)
-        if not m:
-            raise RuntimeError('server did not start: %r; log: %s' %
-                               (line, self.log_text()))
-        self.addr = m.group(1)
-        self.port = None
-        if not self.addr.startswith('unix:'):
-            self.port = int(self.addr.rsplit(':', 1)[1])
-        self.rc = None
-
-    def log_text(self):
-        if not self.log.closed:
-            self.log.flush()
-        with open(self.logpath, errors='replace') as f:
-            return f.read()
-
-    def conn(self, timeout=60):
-        return http.client.HTTPConnection('127.0.0.1', self.port,
-                                          timeout=timeout)
-
-    def request(self, method, path, body=None, headers=None, conn=None):
-        """(status, headers, body bytes); body may be an object (JSON)."""
-        c = conn or self.conn()
-        if body is not None and not isinstance(body, (bytes, str)):
-            body = json.dumps(body)
-        c.request(method, path, body=body, headers=headers or {})
-        r = c.getresponse()
-        data = r.read()
-        if not conn:
-            c.close()
-        return r.status, r.headers, data
+        super().__init__('server%d' % len(PROCS),
+                         [BIN, 'serve', '--model', model, '--tokenizer', TOK,
+                          '--listen', listen, *extra], TMP)
 
     def post(self, obj, path='/v1/completions'):
         status, _, data = self.request('POST', path, obj)
         return status, json.loads(data)
-
-    def metrics(self):
-        status, _, data = self.request('GET', '/metrics')
-        if status != 200:
-            raise RuntimeError('/metrics: %d' % status)
-        return parse_metrics(data.decode())
 
     def wait_metric(self, pred, timeout=10):
         end = time.time() + timeout
@@ -103,70 +57,14 @@ class Server:
                 return m
             time.sleep(0.02)
 
-    def stop(self, sig=signal.SIGTERM, timeout=30):
-        if self.rc is None:
-            self.proc.send_signal(sig)
-            try:
-                self.rc = self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.rc = self.proc.wait()
-                self.rc = 'hung'
-            self.proc.stdout.close()
-            self.log.close()
-        return self.rc
-
-
-METRIC_LINE = re.compile(
-    r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"]*"'
-    r'(?:,[a-zA-Z_][a-zA-Z0-9_]*="[^"]*")*\})? '
-    r'([-+]?(?:[0-9.]+(?:[eE][-+]?[0-9]+)?|Inf|NaN))$')
-
-
-def parse_metrics(text):
-    """Prometheus text format -> {'name{labels}': value}; strict."""
-    out = {}
-    for line in text.splitlines():
-        if not line or line.startswith('# HELP ') or line.startswith('# TYPE '):
-            continue
-        m = METRIC_LINE.match(line)
-        if not m:
-            raise ValueError('bad metrics line %r' % line)
-        out[m.group(1) + (m.group(2) or '')] = float(m.group(3))
-    return out
-
-
-def sse(resp):
-    """Yield the parsed data of each server-sent event ('[DONE]' as is)."""
-    while True:
-        line = resp.readline()
-        if not line:
-            return
-        line = line.decode().rstrip('\r\n')
-        if not line:
-            continue
-        if not line.startswith('data: '):
-            raise ValueError('bad event line %r' % line)
-        data = line[6:]
-        yield data if data == '[DONE]' else json.loads(data)
 
 
 def stream(srv, body):
     """POST a streaming completion: (text, token ids, events)."""
-    c = srv.conn()
-    c.request('POST', '/v1/completions', body=json.dumps(dict(body, stream=True)),
-              headers={'Content-Type': 'application/json'})
-    r = c.getresponse()
-    if r.status != 200:
-        raise AssertionError('stream status %d: %s' % (r.status, r.read()))
-    if not r.headers.get('Content-Type', '').startswith('text/event-stream'):
-        raise AssertionError('content type %r' % r.headers['Content-Type'])
+    c, r = open_stream(srv, body)
     events = list(sse(r))
     c.close()
-    text = ''.join(e['choices'][0]['text'] for e in events
-                   if isinstance(e, dict) and e.get('choices'))
-    ids = [t for e in events if isinstance(e, dict) and e.get('choices')
-           for t in e['choices'][0].get('token_ids', [])]
+    text, ids, _ = joined(events)
     return text, ids, events
 
 
@@ -177,11 +75,6 @@ def generate(*args):
                          capture_output=True, text=True, timeout=120,
                          check=True).stdout
     return out[:-1] if out.endswith('\n') else out
-
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
 
 
 def check_error(status, body, want_status, param=None):
@@ -197,55 +90,6 @@ def check_error(status, body, want_status, param=None):
     if param:
         check(err['param'] == param, 'param %r, expected %r' %
               (err['param'], param))
-
-
-def run(name, fn, *args):
-    global passed, failed
-    try:
-        fn(*args)
-    except Exception as e:  # noqa: BLE001 - every failure is reported
-        failed += 1
-        print('FAIL serve_%s: %s: %s' % (name, type(e).__name__, e),
-              flush=True)
-    else:
-        passed += 1
-        print('PASS serve_%s' % name, flush=True)
-
-
-# ---- a slow checkpoint (random weights) -------------------------------
-
-def write_slow_model(path, dim=128, hidden=384, layers=4, heads=4,
-                     kv_heads=2, vocab=512, seq_len=1024):
-    """A llama2.c v0 checkpoint with seeded random weights and a separate
-    classifier whose BOS row is zero, so greedy decoding never stops early
-    (every other logit being negative is a 2^-511 chance)."""
-    rnd = random.Random(7)
-    pattern = array.array('f', (rnd.uniform(-0.3, 0.3) for _ in range(4099)))
-
-    def rand(n):
-        reps = n // len(pattern) + 1
-        return (pattern * reps)[:n]
-
-    def ones(n):
-        return array.array('f', (1.0 + rnd.uniform(-0.1, 0.1)
-                                 for _ in range(n)))
-
-    kv_dim = dim * kv_heads // heads
-    half = seq_len * (dim // heads) // 2
-    with open(path, 'wb') as f:
-        f.write(struct.pack('<7i', dim, hidden, layers, heads, kv_heads,
-                            -vocab, seq_len))
-        for part in (rand(vocab * dim), ones(layers * dim),
-                     rand(layers * dim * dim), rand(layers * kv_dim * dim),
-                     rand(layers * kv_dim * dim), rand(layers * dim * dim),
-                     ones(layers * dim), rand(layers * hidden * dim),
-                     rand(layers * dim * hidden), rand(layers * hidden * dim),
-                     ones(dim), array.array('f', bytes(8 * half))):
-            part.tofile(f)
-        wcls = rand(vocab * dim)
-        for i in range(dim):
-            wcls[1 * dim + i] = 0.0
-        wcls.tofile(f)
 
 
 # ---- tests on the shared model ----------------------------------------
@@ -523,12 +367,7 @@ def t_unix_socket():
     path = os.path.join(TMP, 'gme.sock')
     s = Server(MODEL, '--threads', '1', listen='unix:' + path)
 
-    class UnixConn(http.client.HTTPConnection):
-        def connect(self):
-            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            self.sock.settimeout(30)
-            self.sock.connect(path)
-    c = UnixConn('localhost')
+    c = s.conn(timeout=30)
     c.request('POST', '/v1/completions', body=json.dumps(
         {'prompt': 'Hi', 'max_tokens': 3}))
     r = c.getresponse()
@@ -689,23 +528,8 @@ def t_cli():
     check(p.returncode == 0 and 'serve --model' in p.stdout, 'help')
 
 
-def check_logs():
-    for srv in servers:
-        srv.stop()
-        log = srv.log_text()
-        bad = [l for l in log.splitlines()
-               if 'Sanitizer' in l or 'runtime error' in l or 'ERROR' in l]
-        name = os.path.basename(srv.logpath)
-        if srv.rc != 0 or bad:
-            global failed
-            failed += 1
-            print('FAIL serve_clean_exit (%s): status %r\n%s' %
-                  (name, srv.rc, '\n'.join(log.splitlines()[-40:])),
-                  flush=True)
-
-
 def main():
-    global BIN, passed
+    global BIN
     if len(sys.argv) != 2:
         print('usage: test-serve.py PATH-TO-gpumux-engine', file=sys.stderr)
         return 2
@@ -713,7 +537,6 @@ def main():
     if not (os.access(MODEL, os.R_OK) and os.access(TOK, os.R_OK)):
         print('SKIP serve: %s not found (set GPUMUX_MODEL_DIR)' % MODEL)
         return 77
-    start = time.time()
     run('cli', t_cli)
     s = Server(MODEL, '--threads', '2', '--max-seqs', '16',
                '--max-waiting', '32', '--max-body', '65536')
@@ -743,22 +566,13 @@ def main():
     run('disconnect_nonstream_cancels', t_disconnect_nonstream, slow)
     run('sigterm_cancels_in_flight', t_sigterm_in_flight, slow)
     run('sigterm_drains', t_sigterm_drains, s)
-    check_logs()
-    if not failed:
-        passed += 1
-        print('PASS serve_clean_exit', flush=True)
-    print('(%.1f s)' % (time.time() - start))
-    print('%d passed, %d failed' % (passed, failed))
-    return 1 if failed else 0
+    T.check_logs()
+    return T.summary()
 
 
 if __name__ == '__main__':
     try:
         rc = main()
     finally:
-        for srv in servers:
-            if srv.proc.poll() is None:
-                srv.proc.kill()
-                srv.proc.wait()
-        subprocess.run(['rm', '-rf', TMP], check=False)
+        cleanup(TMP)
     sys.exit(rc)

@@ -19,117 +19,42 @@ N failed"; exits 0, 1 on a failure, 77 when the shared model is absent.  A
 gateway that exits other than 0 on SIGTERM, or prints a sanitizer report,
 fails the run (so the ASan/UBSan build is tested the same way).
 """
-import array
-import http.client
 import json
 import os
-import random
-import re
 import signal
 import socket
 import statistics
-import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in tests/lib
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'lib'))
+from httptest import (MODEL, TOK, Tally, check, cleanup,  # noqa: E402
+                      joined, make_tmp, open_stream, sse)
+import httptest  # noqa: E402
+
 GATEWAY = ENGINE = None
-MODEL_DIR = os.path.join(os.environ.get('GPUMUX_MODEL_DIR', '../shared/models'),
-                         'aidreams260K')
-MODEL = os.path.join(MODEL_DIR, 'aidreams260K.bin')
-TOK = os.path.join(MODEL_DIR, 'tok512.bin')
-TMP = tempfile.mkdtemp(prefix='gw-test-')
-
-passed = failed = 0
-procs = []
+TMP = make_tmp('gw-test-')
+T = Tally('gateway_')
+run = T.run
 
 
-class Proc:
+class Proc(httptest.Proc):
     """A server process that prints "... on ADDR (" when ready."""
 
     def __init__(self, name, argv, env=None):
-        self.name = name
-        self.logpath = os.path.join(TMP, name + '.log')
-        self.log = open(self.logpath, 'w')
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE,
-                                     stderr=self.log, text=True, env=env)
-        procs.append(self)
-        line = self.proc.stdout.readline()
-        m = re.search(r' on (\S+) \(', line)
-        if not m:
-            raise RuntimeError('%s did not start: %r; log: %s' %
-                               (name, line, self.log_text()))
-        self.addr = m.group(1)
-        self.port = None
-        if not self.addr.startswith('unix:'):
-            self.port = int(self.addr.rsplit(':', 1)[1])
-        self.rc = None
-
-    @property
-    def url(self):
-        return self.addr if self.addr.startswith('unix:') else \
-            'http://' + self.addr
-
-    def log_text(self):
-        if not self.log.closed:
-            self.log.flush()
-        with open(self.logpath, errors='replace') as f:
-            return f.read()
-
-    def conn(self, timeout=60):
-        if self.port is None:
-            path = self.addr[5:]
-
-            class UnixConn(http.client.HTTPConnection):
-                def connect(self):
-                    self.sock = socket.socket(socket.AF_UNIX,
-                                              socket.SOCK_STREAM)
-                    self.sock.settimeout(timeout)
-                    self.sock.connect(path)
-            return UnixConn('localhost')
-        return http.client.HTTPConnection('127.0.0.1', self.port,
-                                          timeout=timeout)
-
-    def request(self, method, path, body=None, headers=None):
-        """(status, headers, body bytes); body may be an object (JSON)."""
-        c = self.conn()
-        if body is not None and not isinstance(body, (bytes, str)):
-            body = json.dumps(body)
-        c.request(method, path, body=body, headers=headers or {})
-        r = c.getresponse()
-        data = r.read()
-        c.close()
-        return r.status, r.headers, data
+        super().__init__(name, argv, TMP, env=env)
 
     def post(self, obj):
         status, hdr, data = self.request('POST', '/v1/completions', obj)
         return status, json.loads(data), hdr
 
-    def metrics(self):
-        status, _, data = self.request('GET', '/metrics')
-        if status != 200:
-            raise RuntimeError('%s /metrics: %d' % (self.name, status))
-        return parse_metrics(data.decode())
-
     def health(self):
         status, _, data = self.request('GET', '/health')
         return status, json.loads(data)
-
-    def stop(self, sig=signal.SIGTERM, timeout=30):
-        if self.rc is None:
-            if self.proc.poll() is None:
-                self.proc.send_signal(sig)
-            try:
-                self.rc = self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                self.rc = 'hung'
-            self.proc.stdout.close()
-            self.log.close()
-        return self.rc
 
 
 def engine(name, model, *extra, listen='127.0.0.1:0'):
@@ -144,60 +69,6 @@ def gateway(name, engines, *extra):
     return Proc(name, argv)
 
 
-METRIC_LINE = re.compile(
-    r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"'
-    r'(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*")*\})? '
-    r'([-+]?(?:[0-9.]+(?:[eE][-+]?[0-9]+)?|Inf|NaN))$')
-
-
-def parse_metrics(text):
-    """Prometheus text format -> {'name{labels}': value}; strict."""
-    out = {}
-    for line in text.splitlines():
-        if not line or line.startswith('# HELP ') or line.startswith('# TYPE '):
-            continue
-        m = METRIC_LINE.match(line)
-        if not m:
-            raise ValueError('bad metrics line %r' % line)
-        out[m.group(1) + (m.group(2) or '')] = float(m.group(3))
-    return out
-
-
-def sse(resp):
-    """Yield the parsed data of each server-sent event ('[DONE]' as is)."""
-    while True:
-        line = resp.readline()
-        if not line:
-            return
-        line = line.decode().rstrip('\r\n')
-        if not line:
-            continue
-        if not line.startswith('data: '):
-            raise ValueError('bad event line %r' % line)
-        data = line[6:]
-        yield data if data == '[DONE]' else json.loads(data)
-
-
-def open_stream(srv, body):
-    c = srv.conn()
-    c.request('POST', '/v1/completions', body=json.dumps(dict(body, stream=True)),
-              headers={'Content-Type': 'application/json'})
-    r = c.getresponse()
-    if r.status != 200:
-        raise AssertionError('stream status %d: %s' % (r.status, r.read()))
-    if not r.headers.get('Content-Type', '').startswith('text/event-stream'):
-        raise AssertionError('content type %r' % r.headers['Content-Type'])
-    return c, r
-
-
-def joined(events):
-    """(text, token ids, completion chunks) of a list of events"""
-    chunks = [e for e in events if isinstance(e, dict) and e.get('choices')]
-    text = ''.join(e['choices'][0]['text'] for e in chunks)
-    ids = [t for e in chunks for t in e['choices'][0].get('token_ids', [])]
-    return text, ids, chunks
-
-
 def stream(srv, body):
     """POST a streaming completion: (text, token ids, events, headers)."""
     c, r = open_stream(srv, body)
@@ -205,11 +76,6 @@ def stream(srv, body):
     c.close()
     text, ids, _ = joined(events)
     return text, ids, events, r.headers
-
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
 
 
 def wait_for(fn, what, timeout=10):
@@ -223,50 +89,11 @@ def wait_for(fn, what, timeout=10):
         time.sleep(0.02)
 
 
-def run(name, fn, *args):
-    global passed, failed
-    try:
-        fn(*args)
-    except Exception as e:  # noqa: BLE001 - every failure is reported
-        failed += 1
-        print('FAIL gateway_%s: %s: %s' % (name, type(e).__name__, e),
-              flush=True)
-    else:
-        passed += 1
-        print('PASS gateway_%s' % name, flush=True)
-
-
-def write_slow_model(path, dim=192, hidden=576, layers=6, heads=6,
-                     kv_heads=3, vocab=512, seq_len=1024):
-    """A llama2.c v0 checkpoint with seeded random weights and a separate
-    classifier whose BOS row is zero, so greedy decoding never stops early
-    (as tests/engine/test-serve.py does): a few ms per token."""
-    rnd = random.Random(7)
-    pattern = array.array('f', (rnd.uniform(-0.3, 0.3) for _ in range(4099)))
-
-    def rand(n):
-        return (pattern * (n // len(pattern) + 1))[:n]
-
-    def ones(n):
-        return array.array('f', (1.0 + rnd.uniform(-0.1, 0.1)
-                                 for _ in range(n)))
-
-    kv_dim = dim * kv_heads // heads
-    half = seq_len * (dim // heads) // 2
-    with open(path, 'wb') as f:
-        f.write(struct.pack('<7i', dim, hidden, layers, heads, kv_heads,
-                            -vocab, seq_len))
-        for part in (rand(vocab * dim), ones(layers * dim),
-                     rand(layers * dim * dim), rand(layers * kv_dim * dim),
-                     rand(layers * kv_dim * dim), rand(layers * dim * dim),
-                     ones(layers * dim), rand(layers * hidden * dim),
-                     rand(layers * dim * hidden), rand(layers * hidden * dim),
-                     ones(dim), array.array('f', bytes(8 * half))):
-            part.tofile(f)
-        wcls = rand(vocab * dim)
-        for i in range(dim):
-            wcls[1 * dim + i] = 0.0
-        wcls.tofile(f)
+def write_slow_model(path):
+    """The slow checkpoint of tests/engine/test-serve.py, a little larger:
+    a few ms per token."""
+    httptest.write_slow_model(path, dim=192, hidden=576, layers=6, heads=6,
+                              kv_heads=3)
 
 
 # ---- through rr: the same API and the same tokens ------------------------
@@ -724,27 +551,16 @@ def t_cli(e1):
     check(g.stop() == 0, 'exit status %r' % g.rc)
 
 
-def check_logs():
-    global failed
-    for p in procs:
-        if p.name.startswith('gw-'):
-            rc = p.stop()
-        else:
-            p.stop(signal.SIGKILL)
-            rc = 0
-        log = p.log_text()
-        bad = [l for l in log.splitlines()
-               if 'Sanitizer' in l or 'runtime error' in l or
-               'ERROR' in l or 'LeakSanitizer' in l]
-        if rc != 0 or bad:
-            failed += 1
-            print('FAIL gateway_clean_exit (%s): status %r\n%s' %
-                  (p.name, rc, '\n'.join(log.splitlines()[-40:])),
-                  flush=True)
+def stop_for_logs(p):
+    """gateways must exit 0 on SIGTERM; engines are killed"""
+    if p.name.startswith('gw-'):
+        return p.stop()
+    p.stop(signal.SIGKILL)
+    return 0
 
 
 def main():
-    global GATEWAY, ENGINE, passed
+    global GATEWAY, ENGINE
     if len(sys.argv) != 3:
         print('usage: test-gateway.py GATEWAY ENGINE', file=sys.stderr)
         return 2
@@ -752,7 +568,6 @@ def main():
     if not (os.access(MODEL, os.R_OK) and os.access(TOK, os.R_OK)):
         print('SKIP gateway: %s not found (set GPUMUX_MODEL_DIR)' % MODEL)
         return 77
-    start = time.time()
     slow_path = os.path.join(TMP, 'slow.bin')
     write_slow_model(slow_path)
     e1 = engine('e1', MODEL)
@@ -787,22 +602,13 @@ def main():
     except Exception as e:  # noqa: BLE001 - reported, not asserted
         print('relay overhead: not measured: %r' % e)
     run('no_engine_503', t_no_engine, lazy, e1)
-    check_logs()
-    if not failed:
-        passed += 1
-        print('PASS gateway_clean_exit', flush=True)
-    print('(%.1f s)' % (time.time() - start))
-    print('%d passed, %d failed' % (passed, failed))
-    return 1 if failed else 0
+    T.check_logs(stop_for_logs)
+    return T.summary()
 
 
 if __name__ == '__main__':
     try:
         rc = main()
     finally:
-        for p in procs:
-            if p.proc.poll() is None:
-                p.proc.kill()
-                p.proc.wait()
-        subprocess.run(['rm', '-rf', TMP], check=False)
+        cleanup(TMP)
     sys.exit(rc)

@@ -23,7 +23,7 @@ struct parsed {
 	int rc; /* 0, or the first error */
 	size_t used; /* bytes consumed */
 	struct gw_resp r;
-	struct gw_buf body;
+	struct cm_buf body;
 };
 
 /* feed msg in pieces of `step` bytes (0: all at once), then EOF if eof */
@@ -54,7 +54,7 @@ static void parse(struct parsed *p, const char *msg, size_t len, size_t step,
 static void parsed_free(struct parsed *p)
 {
 	gw_resp_free(&p->r);
-	gw_buf_free(&p->body);
+	cm_buf_free(&p->body);
 }
 
 /* parse msg split at every step size: the same status and body each time */
@@ -330,7 +330,7 @@ END_TEST
 
 START_TEST(sse_framing)
 {
-	struct gw_buf d = { 0 };
+	struct cm_buf d = { 0 };
 	const char *s = "data: a\n\ndata: b\r\n\r\n: comment\n\ndata: c";
 
 	ck_assert_uint_eq(gw_sse_event_len(s, strlen(s)), 9);
@@ -346,7 +346,7 @@ START_TEST(sse_framing)
 	ck_assert_int_eq(gw_sse_data(s + 20, 11, &d), 0);
 	ck_assert_int_eq(gw_sse_data("data:x\ndata:  y\nid: 3\n\n", 23, &d), 1);
 	ck_assert_str_eq(d.p, "x\n y");
-	gw_buf_free(&d);
+	cm_buf_free(&d);
 }
 END_TEST
 
@@ -413,12 +413,12 @@ static char *ev(const char *id, const char *text, const char *ids,
 /* relay e through st; returns what the client gets (malloc'ed) */
 static char *relay(struct gw_stream *st, char *e, int *rc, uint64_t *ntok)
 {
-	struct gw_buf out = { 0 };
+	struct cm_buf out = { 0 };
 	char *s;
 
 	*rc = gw_stream_event(st, e, strlen(e), &out, ntok);
 	s = strdup(out.p ? out.p : "");
-	gw_buf_free(&out);
+	cm_buf_free(&out);
 	free(e);
 	return s;
 }
@@ -624,7 +624,7 @@ static void place_setup(struct gw *gw, const char *policy)
 		struct gw_engine *e = &gw->engines[i];
 
 		e->state = GW_ENGINE_UP;
-		e->report_ms = gw_now_ms();
+		e->report_ms = cm_now_ms();
 		e->kv_total = 512;
 		e->block_tokens = 16;
 	}
