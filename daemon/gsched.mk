@@ -29,9 +29,9 @@ GSCHED_ASAN_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
 .PHONY: gsched-check
 
 $(GSCHED_OUT)/test-gsched $(GSCHED_OUT)/test-gsched-asan: \
-	$(GSCHED_TEST_DIR)/test-gsched.c
+	$(GSCHED_TEST_DIR)/test-gsched.c $(GSCHED_TEST_DIR)/ckmain.h
 $(GSCHED_OUT)/test-migration $(GSCHED_OUT)/test-migration-asan: \
-	$(GSCHED_TEST_DIR)/test-migration.c
+	$(GSCHED_TEST_DIR)/test-migration.c $(GSCHED_TEST_DIR)/ckmain.h
 
 $(addprefix $(GSCHED_OUT)/,$(GSCHED_TESTS)): $(GPUMUX_GSCHED_SRCS) \
 		$(GPUMUX_GSCHED_HDRS)

@@ -26,13 +26,15 @@ POLICY_CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 .PHONY: policy-check
 
 $(POLICY_OUT)/test-policy: $(POLICY_TEST_DIR)/test-policy.c \
-		$(GPUMUX_POLICY_SRCS) $(GPUMUX_POLICY_HDRS)
+		$(POLICY_TEST_DIR)/ckmain.h $(GPUMUX_POLICY_SRCS) \
+		$(GPUMUX_POLICY_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(POLICY_CFLAGS) $(POLICY_CHECK_CFLAGS) -o $@ $< \
 		$(GPUMUX_POLICY_SRCS) $(POLICY_CHECK_LIBS) -lm
 
 $(POLICY_OUT)/test-policy-asan: $(POLICY_TEST_DIR)/test-policy.c \
-		$(GPUMUX_POLICY_SRCS) $(GPUMUX_POLICY_HDRS)
+		$(POLICY_TEST_DIR)/ckmain.h $(GPUMUX_POLICY_SRCS) \
+		$(GPUMUX_POLICY_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(POLICY_ASAN_CFLAGS) $(POLICY_CHECK_CFLAGS) -o $@ $< \
 		$(GPUMUX_POLICY_SRCS) $(POLICY_CHECK_LIBS) -lm

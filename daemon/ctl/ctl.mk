@@ -20,6 +20,7 @@ CTL_PURE_SRCS := $(addprefix $(CTL_DIR)/,mask.c args.c json.c table.c)
 CTL_SRCS := $(CTL_PURE_SRCS) \
 	$(addprefix $(CTL_DIR)/,gpumuxctl.c list.c watch.c)
 CTL_HDRS := $(CTL_DIR)/ctl.h $(CTL_DIR)/gpumuxctl.h $(CTL_DIR)/../bus-api.h
+CTL_TEST_HDRS := $(CTL_DIR)/ctl.h $(CTL_DIR)/../../tests/unit/ckmain.h
 
 CTL_SD_CFLAGS := $(shell pkg-config --cflags libsystemd 2>/dev/null)
 CTL_SD_LIBS := $(shell pkg-config --libs libsystemd 2>/dev/null)
@@ -46,13 +47,13 @@ $(CTL_OUT)/gpumuxctl-asan: $(CTL_SRCS) $(CTL_HDRS)
 	$(CC) $(CTL_ASAN_CFLAGS) $(CTL_SD_CFLAGS) -o $@ $(CTL_SRCS) \
 		$(CTL_SD_LIBS)
 
-$(CTL_OUT)/test-ctl: $(CTL_DIR)/test-ctl.c $(CTL_PURE_SRCS) $(CTL_DIR)/ctl.h
+$(CTL_OUT)/test-ctl: $(CTL_DIR)/test-ctl.c $(CTL_PURE_SRCS) $(CTL_TEST_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CTL_CFLAGS) $(CTL_CHECK_CFLAGS) -o $@ $< $(CTL_PURE_SRCS) \
 		$(CTL_CHECK_LIBS)
 
 $(CTL_OUT)/test-ctl-asan: $(CTL_DIR)/test-ctl.c $(CTL_PURE_SRCS) \
-		$(CTL_DIR)/ctl.h
+		$(CTL_TEST_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CTL_ASAN_CFLAGS) $(CTL_CHECK_CFLAGS) -o $@ $< \
 		$(CTL_PURE_SRCS) $(CTL_CHECK_LIBS)

@@ -117,6 +117,33 @@ static int unknown_option(const char *verb, const char *arg)
 	return usage_error(verb, "unknown option '%s'", arg);
 }
 
+/*
+ * A global option c from getopt_long(), anywhere in argv, for verb (NULL:
+ * before the verb): 0, or the exit status of a bad option.
+ */
+static int global_option(int c, const char *verb, char **argv)
+{
+	switch (c) {
+	case 'h':
+		arg_help = true;
+		return 0;
+	case ARG_JSON:
+		arg_json = true;
+		return 0;
+	case ARG_ADDRESS:
+		arg_address = optarg;
+		return 0;
+	case ARG_NO_LEGEND:
+		arg_legend = false;
+		return 0;
+	case ':':
+		return usage_error(verb, "option '%s' needs an argument",
+				   argv[optind - 1]);
+	default:
+		return unknown_option(verb, argv[optind - 1]);
+	}
+}
+
 int fail(int r, const char *what)
 {
 	fprintf(stderr, "gpumuxctl: %s: %s\n", what, strerror(-r));
@@ -565,18 +592,6 @@ static int parse_attach(int argc, char **argv, struct attach_opts *o)
 	while ((c = getopt_long(argc, argv, "+:h", options, NULL)) >= 0) {
 		r = 0;
 		switch (c) {
-		case 'h':
-			arg_help = true;
-			break;
-		case ARG_JSON:
-			arg_json = true;
-			break;
-		case ARG_ADDRESS:
-			arg_address = optarg;
-			break;
-		case ARG_NO_LEGEND:
-			arg_legend = false;
-			break;
 		case ARG_NAME:
 			if (!*optarg || strlen(optarg) > GM_NAME_MAX)
 				return usage_error("attach",
@@ -625,12 +640,9 @@ static int parse_attach(int argc, char **argv, struct attach_opts *o)
 						   optarg, INT16_MAX);
 			o->fd = (int)fd;
 			break;
-		case ':':
-			return usage_error("attach",
-					   "option '%s' needs an argument",
-					   argv[optind - 1]);
 		default:
-			return unknown_option("attach", argv[optind - 1]);
+			r = global_option(c, "attach", argv);
+			break;
 		}
 		if (r)
 			return r;
@@ -766,31 +778,14 @@ static const struct verb verbs[] = {
 static int parse_verb_args(const struct verb *v, int argc, char **argv,
 			   int *nargs)
 {
-	int c;
+	int c, r;
 
 	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", global_options, NULL)) >= 0) {
-		switch (c) {
-		case 'h':
-			arg_help = true;
-			break;
-		case ARG_JSON:
-			arg_json = true;
-			break;
-		case ARG_ADDRESS:
-			arg_address = optarg;
-			break;
-		case ARG_NO_LEGEND:
-			arg_legend = false;
-			break;
-		case ':':
-			return usage_error(v->name,
-					   "option '%s' needs an argument",
-					   argv[optind - 1]);
-		default:
-			return unknown_option(v->name, argv[optind - 1]);
-		}
+		r = global_option(c, v->name, argv);
+		if (r)
+			return r;
 	}
 	*nargs = argc - optind;
 	if (arg_help)
@@ -814,26 +809,9 @@ int main(int argc, char *argv[])
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:h", global_options, NULL)) >=
 	       0) {
-		switch (c) {
-		case 'h':
-			arg_help = true;
-			break;
-		case ARG_JSON:
-			arg_json = true;
-			break;
-		case ARG_ADDRESS:
-			arg_address = optarg;
-			break;
-		case ARG_NO_LEGEND:
-			arg_legend = false;
-			break;
-		case ':':
-			return usage_error(NULL,
-					   "option '%s' needs an argument",
-					   argv[optind - 1]);
-		default:
-			return unknown_option(NULL, argv[optind - 1]);
-		}
+		r = global_option(c, NULL, argv);
+		if (r)
+			return r;
 	}
 	if (arg_help) {
 		help();

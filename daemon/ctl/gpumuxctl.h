@@ -57,6 +57,20 @@ struct load_item {
 
 #define MAX_LOAD_ITEMS 16
 
+/* A basic D-Bus value, as sd_bus_message_read_basic() stores it. */
+union bus_basic {
+	uint8_t y;
+	int16_t n;
+	uint16_t q;
+	int32_t i;
+	uint32_t u;
+	int64_t x;
+	uint64_t t;
+	double d;
+	int b;
+	const char *s;
+};
+
 struct manager_info {
 	char *version;
 	char *policy;

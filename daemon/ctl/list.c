@@ -85,18 +85,7 @@ static void load_free(struct tenant_info *t)
 /* One basic value of type into item (the integer types widened). */
 static int read_load_value(sd_bus_message *m, char type, struct load_item *item)
 {
-	union {
-		uint8_t y;
-		int16_t n;
-		uint16_t q;
-		int32_t i;
-		uint32_t u;
-		int64_t x;
-		uint64_t t;
-		double d;
-		int b;
-		const char *s;
-	} v;
+	union bus_basic v;
 	int r;
 
 	r = sd_bus_message_read_basic(m, type, &v);
@@ -369,20 +358,6 @@ void manager_info_free(struct manager_info *m)
 	memset(m, 0, sizeof(*m));
 }
 
-static int cmp_gpu(const void *a, const void *b)
-{
-	const struct gpu_info *x = a, *y = b;
-
-	return (x->id > y->id) - (x->id < y->id);
-}
-
-static int cmp_tenant(const void *a, const void *b)
-{
-	const struct tenant_info *x = a, *y = b;
-
-	return (x->id > y->id) - (x->id < y->id);
-}
-
 /* Calls a Manager List* method; *reply is entered into its array. */
 static int list_call(const char *member, const char *sig,
 		     sd_bus_message **reply)
@@ -419,62 +394,118 @@ static void *grow(void *v, size_t *n, size_t size)
 	return p;
 }
 
-int list_gpus(struct gpu_info **ret, size_t *ret_n, bool props)
+/* What a Manager List* method lists: GPUs or tenants. */
+struct list_kind {
+	const char *member; /* "ListGPUs" */
+	const char *sig; /* of one entry: "(uosuut)" */
+	size_t size; /* of one object: struct gpu_info */
+	/* One entry into a zeroed object: 0 or -errno. */
+	int (*read)(sd_bus_message *m, void *obj);
+	int (*cmp)(const void *a, const void *b); /* by id, for qsort */
+	void (*free)(void *objs, size_t n);
+	/* GetAll of each, on request: the object's path and have_props. */
+	const char *iface;
+	const struct prop_map *map;
+	size_t path_off, props_off;
+};
+
+/*
+ * The objects of a List* method, sorted by id, each with its GetAll when
+ * props: 0, or an exit status once reported.
+ */
+static int list_objects(const struct list_kind *k, void **ret, size_t *ret_n,
+			bool props)
 {
 	sd_bus_message *reply = NULL;
-	struct gpu_info *gpus = NULL, *g;
-	const char *path, *name;
+	char *objs = NULL, *o;
 	size_t n = 0, i;
 	int r;
 
-	r = list_call("ListGPUs", "(uosuut)", &reply);
+	r = list_call(k->member, k->sig, &reply);
 	if (r)
 		return r;
-	for (;;) {
-		uint32_t id, cus, used;
-		uint64_t vram;
-
-		r = sd_bus_message_read(reply, "(uosuut)", &id, &path, &name,
-					&cus, &used, &vram);
-		if (r <= 0)
-			break;
-		g = grow(gpus, &n, sizeof(*gpus));
-		if (!g) {
+	while ((r = sd_bus_message_at_end(reply, false)) == 0) {
+		o = grow(objs, &n, k->size);
+		if (!o) {
 			r = -ENOMEM;
 			break;
 		}
-		gpus = g;
-		g = &gpus[n - 1];
-		g->id = id;
-		g->cus = cus;
-		g->used = used;
-		g->vram = vram;
-		g->path = strdup(path);
-		g->name = strdup(name);
-		if (!g->path || !g->name) {
-			r = -ENOMEM;
+		objs = o;
+		r = k->read(reply, objs + (n - 1) * k->size);
+		if (r < 0)
 			break;
-		}
 	}
 	sd_bus_message_unref(reply);
 	if (r < 0) {
-		gpus_free(gpus, n);
-		return r == -ENOMEM ? fail(r, "ListGPUs") :
-				      report_bus_error(NULL, r, "ListGPUs");
+		k->free(objs, n);
+		return r == -ENOMEM ? fail(r, k->member) :
+				      report_bus_error(NULL, r, k->member);
 	}
-	qsort(gpus, n, sizeof(*gpus), cmp_gpu);
+	qsort(objs, n, k->size, k->cmp);
 	for (i = 0; props && i < n; i++) {
-		r = get_all_listed(gpus[i].path, GM_BUS_IFACE_GPU, gpu_map,
-				   &gpus[i]);
+		o = objs + i * k->size;
+		r = get_all_listed(*(char **)(o + k->path_off), k->iface,
+				   k->map, o);
 		if (r < 0) {
-			gpus_free(gpus, n);
+			k->free(objs, n);
 			return -r;
 		}
-		gpus[i].have_props = r;
+		*(bool *)(o + k->props_off) = r;
 	}
-	*ret = gpus;
+	*ret = objs;
 	*ret_n = n;
 	return 0;
+}
+
+static int read_gpu(sd_bus_message *m, void *obj)
+{
+	struct gpu_info *g = obj;
+	const char *path, *name;
+	int r;
+
+	r = sd_bus_message_read(m, "(uosuut)", &g->id, &path, &name, &g->cus,
+				&g->used, &g->vram);
+	if (r < 0)
+		return r;
+	g->path = strdup(path);
+	g->name = strdup(name);
+	return g->path && g->name ? 0 : -ENOMEM;
+}
+
+static int cmp_gpu(const void *a, const void *b)
+{
+	const struct gpu_info *x = a, *y = b;
+
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+static void free_gpus(void *gpus, size_t n)
+{
+	gpus_free(gpus, n);
+}
+
+static const struct list_kind gpu_list = {
+	.member = "ListGPUs",
+	.sig = "(uosuut)",
+	.size = sizeof(struct gpu_info),
+	.read = read_gpu,
+	.cmp = cmp_gpu,
+	.free = free_gpus,
+	.iface = GM_BUS_IFACE_GPU,
+	.map = gpu_map,
+	.path_off = offsetof(struct gpu_info, path),
+	.props_off = offsetof(struct gpu_info, have_props),
+};
+
+int list_gpus(struct gpu_info **ret, size_t *ret_n, bool props)
+{
+	void *gpus;
+	int r;
+
+	r = list_objects(&gpu_list, &gpus, ret_n, props);
+	if (!r)
+		*ret = gpus;
+	return r;
 }
 
 void gpus_free(struct gpu_info *gpus, size_t n)
@@ -490,64 +521,56 @@ void gpus_free(struct gpu_info *gpus, size_t n)
 	free(gpus);
 }
 
+static int read_tenant(sd_bus_message *m, void *obj)
+{
+	struct tenant_info *t = obj;
+	const char *path, *name;
+	int fenced, r;
+
+	r = sd_bus_message_read(m, "(uosuuuub)", &t->id, &path, &name, &t->uid,
+				&t->pid, &t->gpu, &t->cus, &fenced);
+	if (r < 0)
+		return r;
+	t->fenced = fenced;
+	t->path = strdup(path);
+	t->name = strdup(name);
+	return t->path && t->name ? 0 : -ENOMEM;
+}
+
+static int cmp_tenant(const void *a, const void *b)
+{
+	const struct tenant_info *x = a, *y = b;
+
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+static void free_tenants(void *ts, size_t n)
+{
+	tenants_free(ts, n);
+}
+
+static const struct list_kind tenant_list = {
+	.member = "ListTenants",
+	.sig = "(uosuuuub)",
+	.size = sizeof(struct tenant_info),
+	.read = read_tenant,
+	.cmp = cmp_tenant,
+	.free = free_tenants,
+	.iface = GM_BUS_IFACE_TENANT,
+	.map = tenant_map,
+	.path_off = offsetof(struct tenant_info, path),
+	.props_off = offsetof(struct tenant_info, have_props),
+};
+
 int list_tenants(struct tenant_info **ret, size_t *ret_n, bool props)
 {
-	sd_bus_message *reply = NULL;
-	struct tenant_info *ts = NULL, *t;
-	const char *path, *name;
-	size_t n = 0, i;
+	void *ts;
 	int r;
 
-	r = list_call("ListTenants", "(uosuuuub)", &reply);
-	if (r)
-		return r;
-	for (;;) {
-		uint32_t id, uid, pid, gpu, cus;
-		int fenced;
-
-		r = sd_bus_message_read(reply, "(uosuuuub)", &id, &path, &name,
-					&uid, &pid, &gpu, &cus, &fenced);
-		if (r <= 0)
-			break;
-		t = grow(ts, &n, sizeof(*ts));
-		if (!t) {
-			r = -ENOMEM;
-			break;
-		}
-		ts = t;
-		t = &ts[n - 1];
-		t->id = id;
-		t->uid = uid;
-		t->pid = pid;
-		t->gpu = gpu;
-		t->cus = cus;
-		t->fenced = fenced;
-		t->path = strdup(path);
-		t->name = strdup(name);
-		if (!t->path || !t->name) {
-			r = -ENOMEM;
-			break;
-		}
-	}
-	sd_bus_message_unref(reply);
-	if (r < 0) {
-		tenants_free(ts, n);
-		return r == -ENOMEM ? fail(r, "ListTenants") :
-				      report_bus_error(NULL, r, "ListTenants");
-	}
-	qsort(ts, n, sizeof(*ts), cmp_tenant);
-	for (i = 0; props && i < n; i++) {
-		r = get_all_listed(ts[i].path, GM_BUS_IFACE_TENANT, tenant_map,
-				   &ts[i]);
-		if (r < 0) {
-			tenants_free(ts, n);
-			return -r;
-		}
-		ts[i].have_props = r;
-	}
-	*ret = ts;
-	*ret_n = n;
-	return 0;
+	r = list_objects(&tenant_list, &ts, ret_n, props);
+	if (!r)
+		*ret = ts;
+	return r;
 }
 
 void tenants_free(struct tenant_info *ts, size_t n)
@@ -664,8 +687,10 @@ static void json_load(struct ctl_json *j, const struct tenant_info *t)
 }
 
 /* A tenant: its D-Bus properties by name, and Object, its path. */
-static void json_tenant(struct ctl_json *j, const struct tenant_info *t)
+static void json_tenant(struct ctl_json *j, const void *obj)
 {
+	const struct tenant_info *t = obj;
+
 	ctl_json_begin_object(j);
 	json_kv_u64(j, "Id", t->id);
 	json_kv_str(j, "Object", t->path);
@@ -693,8 +718,9 @@ static void json_tenant(struct ctl_json *j, const struct tenant_info *t)
 }
 
 /* A GPU: its D-Bus properties by name, and Object, its path. */
-static void json_gpu(struct ctl_json *j, const struct gpu_info *g)
+static void json_gpu(struct ctl_json *j, const void *obj)
 {
+	const struct gpu_info *g = obj;
 	size_t i;
 
 	ctl_json_begin_object(j);
@@ -736,6 +762,19 @@ static void json_manager(struct ctl_json *j, const struct manager_info *m)
 	ctl_json_end_object(j);
 }
 
+/* An array of n objects of size bytes, each written by one. */
+static void json_array(struct ctl_json *j, const void *objs, size_t n,
+		       size_t size,
+		       void (*one)(struct ctl_json *j, const void *obj))
+{
+	size_t i;
+
+	ctl_json_begin_array(j);
+	for (i = 0; i < n; i++)
+		one(j, (const char *)objs + i * size);
+	ctl_json_end_array(j);
+}
+
 static int json_finish(struct ctl_json *j)
 {
 	int r = ctl_json_finish(j);
@@ -753,6 +792,48 @@ static const char *num(char *buf, size_t size, uint64_t v, bool zero_dash)
 	return buf;
 }
 
+/*
+ * The tenants or gpus verb: the objects listed, with their properties, as
+ * JSON or a table of cols, a row of each by row, and a count of the nouns
+ * listed.
+ */
+static int verb_list(const struct list_kind *k,
+		     const struct ctl_table_col *cols, size_t ncols,
+		     void (*row)(struct ctl_table *tab, const void *obj),
+		     void (*json)(struct ctl_json *j, const void *obj),
+		     const char *noun)
+{
+	struct ctl_table tab;
+	void *objs;
+	size_t n, i;
+	int r;
+
+	r = list_objects(k, &objs, &n, true);
+	if (r)
+		return r;
+	if (arg_json) {
+		struct ctl_json j;
+
+		ctl_json_init(&j, stdout);
+		json_array(&j, objs, n, k->size, json);
+		r = json_finish(&j);
+		k->free(objs, n);
+		return r;
+	}
+
+	ctl_table_init(&tab, cols, ncols);
+	for (i = 0; i < n; i++)
+		row(&tab, (const char *)objs + i * k->size);
+	if (n || !arg_legend)
+		r = ctl_table_print(&tab, stdout, arg_legend);
+	if (!r && arg_legend)
+		printf("%s%zu %s%s listed.\n", n ? "\n" : "", n, noun,
+		       n == 1 ? "" : "s");
+	ctl_table_free(&tab);
+	k->free(objs, n);
+	return r ? fail(r, "cannot print the table") : 0;
+}
+
 /* --- tenants --- */
 
 static const struct ctl_table_col tenant_cols[] = {
@@ -763,8 +844,9 @@ static const struct ctl_table_col tenant_cols[] = {
 };
 
 /* One row of tenant_cols. */
-static void tenant_row(struct ctl_table *tab, const struct tenant_info *t)
+static void tenant_row(struct ctl_table *tab, const void *obj)
 {
+	const struct tenant_info *t = obj;
 	char id[16], uid[16], pid[16], gpu[16], cus[16], weight[16], min[16],
 		max[16], used[32], quota[32], mem[80], state[64];
 	char *mask = NULL;
@@ -802,40 +884,10 @@ static void tenant_row(struct ctl_table *tab, const struct tenant_info *t)
 
 int verb_tenants(int argc, char **argv)
 {
-	struct tenant_info *ts;
-	struct ctl_table tab;
-	size_t n, i;
-	int r;
-
 	(void)argc;
 	(void)argv;
-	r = list_tenants(&ts, &n, true);
-	if (r)
-		return r;
-	if (arg_json) {
-		struct ctl_json j;
-
-		ctl_json_init(&j, stdout);
-		ctl_json_begin_array(&j);
-		for (i = 0; i < n; i++)
-			json_tenant(&j, &ts[i]);
-		ctl_json_end_array(&j);
-		r = json_finish(&j);
-		tenants_free(ts, n);
-		return r;
-	}
-
-	ctl_table_init(&tab, tenant_cols, ARRAY_SIZE(tenant_cols));
-	for (i = 0; i < n; i++)
-		tenant_row(&tab, &ts[i]);
-	if (n || !arg_legend)
-		r = ctl_table_print(&tab, stdout, arg_legend);
-	if (!r && arg_legend)
-		printf("%s%zu tenant%s listed.\n", n ? "\n" : "", n,
-		       n == 1 ? "" : "s");
-	ctl_table_free(&tab);
-	tenants_free(ts, n);
-	return r ? fail(r, "cannot print the table") : 0;
+	return verb_list(&tenant_list, tenant_cols, ARRAY_SIZE(tenant_cols),
+			 tenant_row, json_tenant, "tenant");
 }
 
 /* --- gpus --- */
@@ -846,60 +898,33 @@ static const struct ctl_table_col gpu_cols[] = {
 	{ "VRAM", CTL_RIGHT }, { "TENANTS", CTL_RIGHT },
 };
 
+/* One row of gpu_cols. */
+static void gpu_row(struct ctl_table *tab, const void *obj)
+{
+	const struct gpu_info *g = obj;
+	char id[16], cus[16], used[16], free_[16], vram[32], nt[16];
+	const char *cells[8] = {
+		num(id, sizeof(id), g->id, false),
+		g->name,
+		g->have_props ? g->driver : "-",
+		num(cus, sizeof(cus), g->cus, false),
+		num(used, sizeof(used), g->used, false),
+		num(free_, sizeof(free_),
+		    g->cus > g->used ? g->cus - g->used : 0, false),
+		vram,
+		g->have_props ? num(nt, sizeof(nt), g->ntenants, false) : "-",
+	};
+
+	ctl_format_bytes(g->vram, vram, sizeof(vram));
+	ctl_table_add(tab, cells);
+}
+
 int verb_gpus(int argc, char **argv)
 {
-	struct gpu_info *gpus;
-	struct ctl_table tab;
-	size_t n, i;
-	int r;
-
 	(void)argc;
 	(void)argv;
-	r = list_gpus(&gpus, &n, true);
-	if (r)
-		return r;
-	if (arg_json) {
-		struct ctl_json j;
-
-		ctl_json_init(&j, stdout);
-		ctl_json_begin_array(&j);
-		for (i = 0; i < n; i++)
-			json_gpu(&j, &gpus[i]);
-		ctl_json_end_array(&j);
-		r = json_finish(&j);
-		gpus_free(gpus, n);
-		return r;
-	}
-
-	ctl_table_init(&tab, gpu_cols, ARRAY_SIZE(gpu_cols));
-	for (i = 0; i < n; i++) {
-		const struct gpu_info *g = &gpus[i];
-		char id[16], cus[16], used[16], free_[16], vram[32], nt[16];
-		const char *cells[8] = {
-			num(id, sizeof(id), g->id, false),
-			g->name,
-			g->have_props ? g->driver : "-",
-			num(cus, sizeof(cus), g->cus, false),
-			num(used, sizeof(used), g->used, false),
-			num(free_, sizeof(free_),
-			    g->cus > g->used ? g->cus - g->used : 0, false),
-			vram,
-			g->have_props ?
-				num(nt, sizeof(nt), g->ntenants, false) :
-				"-",
-		};
-
-		ctl_format_bytes(g->vram, vram, sizeof(vram));
-		ctl_table_add(&tab, cells);
-	}
-	if (n || !arg_legend)
-		r = ctl_table_print(&tab, stdout, arg_legend);
-	if (!r && arg_legend)
-		printf("%s%zu GPU%s listed.\n", n ? "\n" : "", n,
-		       n == 1 ? "" : "s");
-	ctl_table_free(&tab);
-	gpus_free(gpus, n);
-	return r ? fail(r, "cannot print the table") : 0;
+	return verb_list(&gpu_list, gpu_cols, ARRAY_SIZE(gpu_cols), gpu_row,
+			 json_gpu, "GPU");
 }
 
 /* --- status --- */
@@ -1060,22 +1085,15 @@ static int json_status(const struct manager_info *m,
 		       const struct tenant_info *ts, size_t nts)
 {
 	struct ctl_json j;
-	size_t i;
 
 	ctl_json_init(&j, stdout);
 	ctl_json_begin_object(&j);
 	ctl_json_key(&j, "Manager");
 	json_manager(&j, m);
 	ctl_json_key(&j, "GPUs");
-	ctl_json_begin_array(&j);
-	for (i = 0; i < ngpus; i++)
-		json_gpu(&j, &gpus[i]);
-	ctl_json_end_array(&j);
+	json_array(&j, gpus, ngpus, sizeof(*gpus), json_gpu);
 	ctl_json_key(&j, "Tenants");
-	ctl_json_begin_array(&j);
-	for (i = 0; i < nts; i++)
-		json_tenant(&j, &ts[i]);
-	ctl_json_end_array(&j);
+	json_array(&j, ts, nts, sizeof(*ts), json_tenant);
 	ctl_json_end_object(&j);
 	return json_finish(&j);
 }

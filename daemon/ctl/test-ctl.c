@@ -8,6 +8,7 @@
  * not be set up).
  */
 #include "ctl.h"
+#include "../../tests/unit/ckmain.h"
 
 #include <check.h>
 #include <errno.h>
@@ -707,18 +708,5 @@ static Suite *ctl_suite(void)
 
 int main(void)
 {
-	SRunner *sr;
-	Suite *s;
-	int failed;
-
-	s = ctl_suite();
-	sr = s ? srunner_create(s) : NULL;
-	if (!sr) {
-		fprintf(stderr, "SKIP: cannot set up the gpumuxctl suite\n");
-		return 77;
-	}
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ckmain_run(ctl_suite(), "gpumuxctl");
 }

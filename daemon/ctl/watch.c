@@ -146,26 +146,14 @@ static void ev_mask(struct ev *e, const char *key, const void *bits, size_t len)
 
 /* --- any D-Bus value, for PropertiesChanged and unknown signals --- */
 
-union basic {
-	uint8_t y;
-	int16_t n;
-	uint16_t q;
-	int32_t i;
-	uint32_t u;
-	int64_t x;
-	uint64_t t;
-	double d;
-	int b;
-	const char *s;
-};
-
 static bool is_basic(char type)
 {
 	return type && strchr("ynqiuxtdbsogh", type);
 }
 
 /* A basic value as text: numbers, true/false, strings as they are. */
-static void basic_text(char type, const union basic *v, char *buf, size_t size)
+static void basic_text(char type, const union bus_basic *v, char *buf,
+		       size_t size)
 {
 	switch (type) {
 	case 'y':
@@ -202,7 +190,7 @@ static void basic_text(char type, const union basic *v, char *buf, size_t size)
 	}
 }
 
-static void basic_json(struct ctl_json *j, char type, const union basic *v)
+static void basic_json(struct ctl_json *j, char type, const union bus_basic *v)
 {
 	switch (type) {
 	case 'y':
@@ -239,7 +227,7 @@ static void basic_json(struct ctl_json *j, char type, const union basic *v)
 	}
 }
 
-static void basic_out(struct ev *e, char type, const union basic *v)
+static void basic_out(struct ev *e, char type, const union bus_basic *v)
 {
 	char buf[64];
 
@@ -264,7 +252,7 @@ static void basic_out(struct ev *e, char type, const union basic *v)
 static int value_out(struct ev *e, sd_bus_message *m, bool as_mask)
 {
 	const char *contents;
-	union basic v;
+	union bus_basic v;
 	bool dict, first = true;
 	char type, ctype;
 	int r;

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 
 import dbus
 
@@ -170,3 +171,14 @@ class Tenant:
 
 def finish():
     sys.exit(1 if failed else 0)
+
+
+def run(main, name):
+    """Runs a test's main() (which ends with finish()): an exception out of
+    it is a failure named name, and exit status 1."""
+    try:
+        main()
+    except Exception as e:  # a crash of the test is a failure, named
+        traceback.print_exc()
+        result(False, name, "%s: %s" % (type(e).__name__, e))
+        sys.exit(1)

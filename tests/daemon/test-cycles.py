@@ -13,7 +13,7 @@ import dbus
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gmd  # noqa: E402
-from gmd import check, result, wait_until  # noqa: E402
+from gmd import check, wait_until  # noqa: E402
 
 TMP = "/tmp/test-cycles"
 CYCLES = int(os.environ.get("GMTEST_CYCLES", "1000"))
@@ -69,10 +69,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:
-        import traceback
-        traceback.print_exc()
-        result(False, "test-cycles", "%s: %s" % (type(e).__name__, e))
-        sys.exit(1)
+    gmd.run(main, "test-cycles")

@@ -17,7 +17,7 @@ import dbus
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gmd  # noqa: E402
-from gmd import check, expect_error, result, wait_until, ERR  # noqa: E402
+from gmd import check, expect_error, wait_until, ERR  # noqa: E402
 import gmlease  # noqa: E402
 
 from dbus.mainloop.glib import DBusGMainLoop  # noqa: E402
@@ -161,6 +161,8 @@ def main():
             pass
         lease.ack_pending(0.02)
         return any(g[0] == "gone" and str(g[1]) == b.path for g in got) and \
+            any(g[0] == "part" and str(g[1]) == path and
+                len(gmlease.bytes_bits(g[5])) == 64 for g in got) and \
             lease.cus() == 64
 
     check(wait_until(pump, 10), "killing a tenant: TenantGone, and the "
@@ -368,10 +370,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:  # a crash of the test is a failure, named
-        import traceback
-        traceback.print_exc()
-        result(False, "test-dbus", "%s: %s" % (type(e).__name__, e))
-        sys.exit(1)
+    gmd.run(main, "test-dbus")

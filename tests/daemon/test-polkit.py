@@ -119,10 +119,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:
-        import traceback
-        traceback.print_exc()
-        result(False, "test-polkit", "%s: %s" % (type(e).__name__, e))
-        sys.exit(1)
+    gmd.run(main, "test-polkit")

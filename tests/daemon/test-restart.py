@@ -12,7 +12,7 @@ import dbus
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gmd  # noqa: E402
-from gmd import check, result, wait_until  # noqa: E402
+from gmd import check, wait_until  # noqa: E402
 import gmlease  # noqa: E402
 
 TMP = "/tmp/test-restart"
@@ -106,10 +106,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:
-        import traceback
-        traceback.print_exc()
-        result(False, "test-restart", "%s: %s" % (type(e).__name__, e))
-        sys.exit(1)
+    gmd.run(main, "test-restart")

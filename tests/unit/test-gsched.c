@@ -13,6 +13,7 @@
  * not be set up).
  */
 #include "gsched.h"
+#include "ckmain.h"
 
 #include <check.h>
 #include <errno.h>
@@ -1724,18 +1725,5 @@ static Suite *gsched_suite(void)
 
 int main(void)
 {
-	SRunner *sr;
-	Suite *s;
-	int failed;
-
-	s = gsched_suite();
-	sr = s ? srunner_create(s) : NULL;
-	if (!sr) {
-		fprintf(stderr, "SKIP: cannot set up the gsched suite\n");
-		return 77;
-	}
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ckmain_run(gsched_suite(), "gsched");
 }

@@ -11,6 +11,7 @@
  * not be set up).
  */
 #include "migration.h"
+#include "ckmain.h"
 
 #include <check.h>
 #include <errno.h>
@@ -773,18 +774,5 @@ static Suite *migration_suite(void)
 
 int main(void)
 {
-	SRunner *sr;
-	Suite *s;
-	int failed;
-
-	s = migration_suite();
-	sr = s ? srunner_create(s) : NULL;
-	if (!sr) {
-		fprintf(stderr, "SKIP: cannot set up the migration suite\n");
-		return 77;
-	}
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ckmain_run(migration_suite(), "migration");
 }

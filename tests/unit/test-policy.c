@@ -10,6 +10,7 @@
  * not be set up).
  */
 #include "policy.h"
+#include "ckmain.h"
 
 #include <check.h>
 #include <errno.h>
@@ -1141,18 +1142,5 @@ static Suite *policy_suite(void)
 
 int main(void)
 {
-	SRunner *sr;
-	Suite *s;
-	int failed;
-
-	s = policy_suite();
-	sr = s ? srunner_create(s) : NULL;
-	if (!sr) {
-		fprintf(stderr, "SKIP: cannot set up the policy suite\n");
-		return 77;
-	}
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ckmain_run(policy_suite(), "policy");
 }
