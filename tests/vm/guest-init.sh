@@ -583,6 +583,8 @@ suite_daemon() {
 	else
 		result FAIL "vm: /dev/gpumux exists" "no character device"
 	fi
+	# Loopback, for the engines' HTTP servers (busybox's ip applet).
+	ip link set lo up 2>/dev/null || say "cannot bring up lo"
 	if mount_host; then
 		# The runner has its own limit per test; the host's limit on the
 		# whole VM is its own.
