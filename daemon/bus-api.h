@@ -19,8 +19,8 @@
 #define GM_POLKIT_ACTION_MANAGE GM_BUS_NAME ".manage"
 
 /*
- * Errors, each with the errno sd_bus_error_get_errno() maps it to (the
- * table is gm_bus_errors in daemon/bus.c).
+ * Errors, each with the errno sd_bus_error_get_errno() maps it to
+ * (GM_BUS_ERROR_MAP_ENTRIES below).
  */
 #define GM_ERROR_PREFIX GM_BUS_NAME ".Error."
 #define GM_ERROR_INVALID_OPTION GM_ERROR_PREFIX "InvalidOption" /* EINVAL */
@@ -34,6 +34,25 @@
 #define GM_ERROR_TOO_MANY_TENANTS GM_ERROR_PREFIX "TooManyTenants" /* EUSERS */
 #define GM_ERROR_BUSY GM_ERROR_PREFIX "Busy" /* EBUSY */
 #define GM_ERROR_MODULE GM_ERROR_PREFIX "ModuleFailed" /* EIO */
+
+/*
+ * The same pairs as sd_bus_error_map entries, for the daemon's and
+ * libgpumux's maps (needs <errno.h> and <systemd/sd-bus.h>):
+ *	static const sd_bus_error_map m[] = { GM_BUS_ERROR_MAP_ENTRIES,
+ *					      SD_BUS_ERROR_MAP_END };
+ */
+#define GM_BUS_ERROR_MAP_ENTRIES                                     \
+	SD_BUS_ERROR_MAP(GM_ERROR_INVALID_OPTION, EINVAL),           \
+		SD_BUS_ERROR_MAP(GM_ERROR_INVALID_VALUE, ERANGE),    \
+		SD_BUS_ERROR_MAP(GM_ERROR_NO_SUCH_TENANT, ESRCH),    \
+		SD_BUS_ERROR_MAP(GM_ERROR_NO_SUCH_GPU, ENODEV),      \
+		SD_BUS_ERROR_MAP(GM_ERROR_NOT_OWNER, EPERM),         \
+		SD_BUS_ERROR_MAP(GM_ERROR_ACCESS_DENIED, EACCES),    \
+		SD_BUS_ERROR_MAP(GM_ERROR_NO_CAPACITY, ENOSPC),      \
+		SD_BUS_ERROR_MAP(GM_ERROR_QUOTA_EXCEEDED, EDQUOT),   \
+		SD_BUS_ERROR_MAP(GM_ERROR_TOO_MANY_TENANTS, EUSERS), \
+		SD_BUS_ERROR_MAP(GM_ERROR_BUSY, EBUSY),              \
+		SD_BUS_ERROR_MAP(GM_ERROR_MODULE, EIO)
 
 /* Attach options (a{sv} keys) and their limits. */
 #define GM_OPT_NAME "name" /* s */

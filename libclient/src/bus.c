@@ -16,22 +16,12 @@
 #include "internal.h"
 
 /*
- * The library's own copy of the daemon's error names and errno values
- * (daemon/bus-api.h documents the pairs); registered with sd-bus so that
- * sd_bus_call() and sd_bus_error_get_errno() return these values.
+ * The daemon's error names and errno values (daemon/bus-api.h); registered
+ * with sd-bus so that sd_bus_call() and sd_bus_error_get_errno() return
+ * these values.
  */
 static const sd_bus_error_map gm_client_error_map[] = {
-	SD_BUS_ERROR_MAP(GM_ERROR_INVALID_OPTION, EINVAL),
-	SD_BUS_ERROR_MAP(GM_ERROR_INVALID_VALUE, ERANGE),
-	SD_BUS_ERROR_MAP(GM_ERROR_NO_SUCH_TENANT, ESRCH),
-	SD_BUS_ERROR_MAP(GM_ERROR_NO_SUCH_GPU, ENODEV),
-	SD_BUS_ERROR_MAP(GM_ERROR_NOT_OWNER, EPERM),
-	SD_BUS_ERROR_MAP(GM_ERROR_ACCESS_DENIED, EACCES),
-	SD_BUS_ERROR_MAP(GM_ERROR_NO_CAPACITY, ENOSPC),
-	SD_BUS_ERROR_MAP(GM_ERROR_QUOTA_EXCEEDED, EDQUOT),
-	SD_BUS_ERROR_MAP(GM_ERROR_TOO_MANY_TENANTS, EUSERS),
-	SD_BUS_ERROR_MAP(GM_ERROR_BUSY, EBUSY),
-	SD_BUS_ERROR_MAP(GM_ERROR_MODULE, EIO),
+	GM_BUS_ERROR_MAP_ENTRIES,
 	SD_BUS_ERROR_MAP_END
 };
 
