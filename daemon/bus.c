@@ -355,6 +355,26 @@ static int method_attach(sd_bus_message *m, void *data, sd_bus_error *error)
 		return sd_bus_error_setf(error, GM_ERROR_TOO_MANY_TENANTS,
 					 "%u tenants already (max_tenants)",
 					 ctx->conf.max_tenants);
+	if (uid != 0) {
+		uint32_t mine = 0;
+
+		for (i = 0; i < ctx->nr_tenants; i++)
+			mine += ctx->tenants[i]->uid == uid;
+		if (mine >= ctx->conf.max_tenants_per_uid)
+			return sd_bus_error_setf(
+				error, GM_ERROR_TOO_MANY_TENANTS,
+				"uid %u has %u tenants already (max_tenants_per_uid)",
+				(unsigned int)uid, mine);
+		/*
+		 * More than the default share, or a guarantee, is taken from
+		 * everyone else: an administrator's decision.
+		 */
+		if (r.weight > GM_WEIGHT_DEFAULT || r.min_cus) {
+			ret = gm_auth_admin(ctx, m, method_attach, error);
+			if (ret <= 0)
+				return ret ? ret : 1; /* polkit calls again */
+		}
+	}
 
 	t = calloc(1, sizeof(*t));
 	if (!t)

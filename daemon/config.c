@@ -25,6 +25,7 @@ void gm_config_defaults(struct gm_config *c)
 	c->rebalance_delay_ms = 20;
 	c->default_pinned_quota = 1ULL << 30;
 	c->max_tenants = 256;
+	c->max_tenants_per_uid = 16;
 	c->drm = true;
 }
 
@@ -158,6 +159,9 @@ static int daemon_key(struct gm_config *c, const char *key, const char *val,
 	} else if (!strcmp(key, "max_tenants")) {
 		if (gm_parse_u32(val, 1, 65536, &c->max_tenants))
 			FAIL("max_tenants: '%s' is not 1..65536", val);
+	} else if (!strcmp(key, "max_tenants_per_uid")) {
+		if (gm_parse_u32(val, 1, 65536, &c->max_tenants_per_uid))
+			FAIL("max_tenants_per_uid: '%s' is not 1..65536", val);
 	} else if (!strcmp(key, "drm")) {
 		if (!parse_bool(val, &c->drm))
 			FAIL("drm: '%s' is not yes or no", val);

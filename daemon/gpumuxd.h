@@ -52,6 +52,7 @@ struct gm_config {
 	uint32_t rebalance_delay_ms; /* 0..60000 */
 	uint64_t default_pinned_quota; /* bytes, > 0 */
 	uint32_t max_tenants; /* 1..65536 */
+	uint32_t max_tenants_per_uid; /* 1..65536, callers other than root */
 	bool drm; /* discover GPUs with libdrm */
 	struct gm_vgpu_conf vgpus[GM_MAX_VGPUS];
 	size_t nr_vgpus;

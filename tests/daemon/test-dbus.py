@@ -335,6 +335,17 @@ def main():
                  "{'running': dbus.UInt32(1)}, signature='sv'))" % c.path)
     check(out == ERR + "NotOwner", "non-root ReportLoad for another's "
           "tenant: NotOwner", out)
+    for opts, what in (("'weight': dbus.UInt32(200)", "weight above 100"),
+                       ("'min_cus': dbus.UInt32(1)", "a minimum")):
+        out = nobody("p,fd=m.Attach(dbus.Dictionary({'name':'greedy', %s}, "
+                     "signature='sv'))" % opts)
+        check(out == ERR + "AccessDenied", "non-root Attach with %s: "
+              "AccessDenied (no polkit)" % what, out)
+    out = nobody("l=[m.Attach(dbus.Dictionary({'name':'n%d' % i}, "
+                 "signature='sv')) for i in range(16)]\n"
+                 "m.Attach(dbus.Dictionary({'name':'n16'}, signature='sv'))")
+    check(out == ERR + "TooManyTenants", "a non-root uid gets 16 tenants "
+          "at most (max_tenants_per_uid)", out)
     out = nobody("p,fd=m.Attach(dbus.Dictionary({'name':'nobody2'}, "
                  "signature='sv'))\nm.Detach(p)")
     check(out == "OK", "non-root may Detach its own tenant", out)

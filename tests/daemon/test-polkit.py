@@ -76,6 +76,11 @@ def main():
                             "system-bus-name", name],
               "polkit was asked about org.gpumux.Scheduler1.manage for "
               "the caller's bus name", "%s (caller %s)" % (asked, name))
+        name, out, msg = as_nobody(
+            "m.Attach(dbus.Dictionary({'name': 'big', 'weight': "
+            "dbus.UInt32(500)}, signature='sv'))")
+        check(out == "OK", "polkit yes: non-root Attach with weight 500",
+              "%s %s" % (out, msg))
         name, out, msg = as_nobody("m.Fence(P, True)")
         check(out == "OK" and wait_until(
             lambda: d.prop(t.path, "Tenant", "Fenced"), 5),

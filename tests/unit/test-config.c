@@ -31,6 +31,7 @@ START_TEST(defaults)
 	ck_assert_uint_eq(c.rebalance_delay_ms, 20);
 	ck_assert_uint_eq(c.default_pinned_quota, 1ULL << 30);
 	ck_assert_uint_eq(c.max_tenants, 256);
+	ck_assert_uint_eq(c.max_tenants_per_uid, 16);
 	ck_assert(c.drm);
 	ck_assert_uint_eq(c.nr_vgpus, 0);
 }
@@ -45,6 +46,7 @@ START_TEST(full_file)
 			       "rebalance_delay_ms = 0\n"
 			       "default_pinned_quota = 64M\n"
 			       "max_tenants = 8\n"
+			       "max_tenants_per_uid = 2\n"
 			       "drm = no\n"
 			       "\n"
 			       "[gpu.virtual0]\n"
@@ -57,6 +59,7 @@ START_TEST(full_file)
 	ck_assert_uint_eq(c.rebalance_delay_ms, 0);
 	ck_assert_uint_eq(c.default_pinned_quota, 64ULL << 20);
 	ck_assert_uint_eq(c.max_tenants, 8);
+	ck_assert_uint_eq(c.max_tenants_per_uid, 2);
 	ck_assert(!c.drm);
 	ck_assert_uint_eq(c.nr_vgpus, 2);
 	ck_assert_str_eq(c.vgpus[0].name, "virtual0");
@@ -84,6 +87,7 @@ static const struct {
 	{ "[daemon]\ndefault_pinned_quota = 1X\n", "line 2" },
 	{ "[daemon]\ndefault_pinned_quota = 99999999999P\n", "line 2" },
 	{ "[daemon]\nmax_tenants = 0\n", "line 2" },
+	{ "[daemon]\nmax_tenants_per_uid = 0\n", "line 2" },
 	{ "[daemon]\ndrm = maybe\n", "line 2" },
 	{ "[daemon]\nunknown = 1\n", "line 2" },
 	{ "[daemon]\nno equals sign\n", "line 2" },
