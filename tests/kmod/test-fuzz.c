@@ -1909,12 +1909,16 @@ static void apply(struct cmd *c)
 
 		if (gi >= 0) {
 			if (grants[gi].rw && !a->access) {
-				/* Access drops: old RW mappings, unspecified. */
+				/*
+				 * Access drops: the old grant is revoked, which
+				 * zaps every mapping the grantee has of the
+				 * buffer (read-only ones too), and the new one
+				 * does not bring them back: unspecified.
+				 */
 				for (i = 0; i < MM; i++)
 					if (maps[i].addr &&
 					    maps[i].buf == a->buf_id &&
-					    maps[i].t == a->tenant_id &&
-					    maps[i].rw)
+					    maps[i].t == a->tenant_id)
 						maps[i].st = MS_UNKNOWN;
 			}
 			grants[gi].rw = a->access;
