@@ -264,8 +264,12 @@ uint64_t gm_tenant_pinned_bytes(struct gm_ctx *ctx, struct gm_tenant *t);
 
 /* state.c */
 int gm_state_save(struct gm_ctx *ctx);
-/* Fill what the state file knows about tenant @t->id; 0 found, -ENOENT. */
-int gm_state_lookup(struct gm_ctx *ctx, struct gm_tenant *t);
+/*
+ * Read the state file once: its well-formed entries into a malloc'ed array
+ * (*out, *nr; only the fields the file holds are set).  A missing file is
+ * no entry.
+ */
+int gm_state_load(struct gm_ctx *ctx, struct gm_tenant **out, size_t *nr);
 
 /* discover.c: call @add for every DRM GPU found; its error stops it. */
 int gm_discover_drm(int (*add)(void *data, const char *ident,

@@ -905,10 +905,38 @@ int gm_handle_events(struct gm_ctx *ctx, const struct gpumux_event *ev,
 
 /* ------------------------------------------------------------ adoption */
 
+/* What the state file says of tenant @t->id, if anything. */
+static bool state_apply(struct gm_tenant *t, const struct gm_tenant *saved,
+			size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const struct gm_tenant *s = &saved[i];
+
+		if (s->id != t->id)
+			continue;
+		/* The module's name wins: it is the same unless truncated. */
+		t->uid = s->uid;
+		t->pid = s->pid;
+		t->weight = s->weight;
+		t->min_cus = s->min_cus;
+		t->max_cus = s->max_cus;
+		t->preferred_gpu = s->preferred_gpu;
+		t->detached = s->detached;
+		t->pinned = s->pinned;
+		t->pin_gpu = s->pin_gpu;
+		memcpy(t->pin_mask, s->pin_mask, sizeof(t->pin_mask));
+		return true;
+	}
+	return false;
+}
+
 int gm_adopt(struct gm_ctx *ctx)
 {
 	struct gpumux_tenant_info *ti;
-	size_t nt, i;
+	struct gm_tenant *saved;
+	size_t nt, ns, i;
 	void *buf;
 	int ret;
 
@@ -917,6 +945,13 @@ int gm_adopt(struct gm_ctx *ctx)
 	if (ret < 0)
 		return ret;
 	ti = buf;
+	ret = gm_state_load(ctx, &saved, &ns);
+	if (ret < 0) {
+		gm_warn("state file in %s: %s: tenants adopted with defaults",
+			ctx->state_dir, strerror(-ret));
+		saved = NULL;
+		ns = 0;
+	}
 	for (i = 0; i < nt; i++) {
 		struct gm_tenant *t = calloc(1, sizeof(*t));
 
@@ -933,7 +968,7 @@ int gm_adopt(struct gm_ctx *ctx)
 		t->pinned_quota = ti[i].pinned_quota;
 		t->fenced = ti[i].flags & GPUMUX_TENANT_FENCED;
 		t->uid = 0;
-		if (gm_state_lookup(ctx, t) < 0)
+		if (!state_apply(t, saved, ns))
 			gm_warn("tenant %u (%s): not in the state file: adopted with defaults (weight %u, owner root)",
 				t->id, t->name, t->weight);
 		if (t->preferred_gpu && !gm_gpu_find(ctx, t->preferred_gpu))
@@ -952,6 +987,7 @@ int gm_adopt(struct gm_ctx *ctx)
 				" (detached, waiting for its lease to close)" :
 				"");
 	}
+	free(saved);
 	free(ti);
 	if (ret < 0)
 		return ret;

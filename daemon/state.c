@@ -140,20 +140,22 @@ static bool parse_line(char *line, struct gm_tenant *t)
 	return t->weight >= 1 && t->weight <= GPUMUX_POLICY_MAX_WEIGHT;
 }
 
-int gm_state_lookup(struct gm_ctx *ctx, struct gm_tenant *t)
+int gm_state_load(struct gm_ctx *ctx, struct gm_tenant **out, size_t *nr)
 {
 	char path[4096], line[1024];
+	struct gm_tenant *arr = NULL, *na;
+	size_t n = 0, cap = 0;
 	unsigned int lineno = 0;
-	int ret = -ENOENT;
 	FILE *f;
 
+	*out = NULL;
+	*nr = 0;
 	if (state_path(ctx, path, sizeof(path), ""))
 		return -ENAMETOOLONG;
 	f = fopen(path, "re");
 	if (!f)
-		return -errno;
+		return errno == ENOENT ? 0 : -errno;
 	while (fgets(line, sizeof(line), f)) {
-		struct gm_tenant s;
 		size_t len = strlen(line);
 
 		lineno++;
@@ -167,27 +169,25 @@ int gm_state_lookup(struct gm_ctx *ctx, struct gm_tenant *t)
 			}
 			continue;
 		}
-		memset(&s, 0, sizeof(s));
-		if (!parse_line(line, &s)) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			na = realloc(arr, cap * sizeof(*arr));
+			if (!na) {
+				free(arr);
+				fclose(f);
+				return -ENOMEM;
+			}
+			arr = na;
+		}
+		memset(&arr[n], 0, sizeof(arr[n]));
+		if (!parse_line(line, &arr[n])) {
 			gm_warn("%s:%u: malformed: ignored", path, lineno);
 			continue;
 		}
-		if (s.id != t->id)
-			continue;
-		/* The module's name wins: it is the same unless truncated. */
-		t->uid = s.uid;
-		t->pid = s.pid;
-		t->weight = s.weight;
-		t->min_cus = s.min_cus;
-		t->max_cus = s.max_cus;
-		t->preferred_gpu = s.preferred_gpu;
-		t->detached = s.detached;
-		t->pinned = s.pinned;
-		t->pin_gpu = s.pin_gpu;
-		memcpy(t->pin_mask, s.pin_mask, sizeof(t->pin_mask));
-		ret = 0;
-		break;
+		n++;
 	}
 	fclose(f);
-	return ret;
+	*out = arr;
+	*nr = n;
+	return 0;
 }
