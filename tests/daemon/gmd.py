@@ -169,6 +169,38 @@ class Tenant:
         self.proc.wait()
 
 
+NOBODY = 65534
+
+
+def as_nobody(code, path=""):
+    """Run python code as uid 65534 (no groups) against the bus, with m the
+    Manager (no introspection) and P the object path path.  Returns (its
+    unique bus name, "OK" or the D-Bus error name it got, the error's
+    message); the message is also printed as a comment."""
+    r = subprocess.run(
+        ["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY,
+         "--clear-groups", sys.executable, "-c",
+         "import dbus,os,sys\n"
+         "b=dbus.bus.BusConnection(os.environ['DBUS_SYSTEM_BUS_ADDRESS'])\n"
+         "print(b.get_unique_name(), flush=True)\n"
+         "m=dbus.Interface(b.get_object('%s','%s', introspect=False),"
+         "'%s')\n"
+         "P=dbus.ObjectPath(sys.argv[1])\n"
+         "try:\n" % (NAME, PATH, MGR)
+         + "".join("    " + line + "\n" for line in code.splitlines()) +
+         "    print('OK')\n"
+         "except dbus.DBusException as e:\n"
+         "    print(e.get_dbus_name()); print(e.get_dbus_message())\n",
+         path or PATH], capture_output=True, text=True, timeout=60)
+    lines = r.stdout.splitlines()
+    if len(lines) < 2:
+        lines = ["", (r.stderr.strip().splitlines() or ["no output"])[-1]]
+    lines += [""]
+    if lines[2]:
+        print("# as uid %d: %s" % (NOBODY, lines[2]))
+    return lines[0], lines[1], lines[2]
+
+
 def finish():
     sys.exit(1 if failed else 0)
 

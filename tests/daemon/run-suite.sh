@@ -32,7 +32,7 @@
 #   GMTEST_BUS, DBUS_SYSTEM_BUS_ADDRESS   the private bus
 #   GMTEST_TMP_ROOT /tmp/gmtest: each test gets $GMTEST_TMP_ROOT/<test name>
 #                   as its working directory
-# Helpers: lib.sh (shell tests) and gmtest.py (python tests).
+# Helpers: lib.sh (shell tests), gmd.py and gmlease.py (python tests).
 #
 # GMVM_ONLY=GLOB runs only the tests whose file name matches (run.sh
 # --only, make vm-daemon-check ONLY=...); GMVM_TESTS_DIR=DIR takes the tests

@@ -4,26 +4,14 @@
 # gpumuxd through busctl (systemd's own client): properties, attach (the
 # reply carries the lease fd; busctl closes it when it exits, so the tenant
 # is gone right after), list, introspect, errors by name.
-set -u
-HERE=$(cd "$(dirname "$0")" && pwd)
-REPO=${GPUMUX_REPO:-$(cd "$HERE/../.." && pwd)}
-GPUMUXD=${GPUMUXD:-$REPO/build/daemon/gpumuxd}
-TMP=/tmp/test-busctl
-ADDR=$DBUS_SYSTEM_BUS_ADDRESS
-N=org.gpumux.Scheduler1
-P=/org/gpumux/Scheduler1
-M=$N.Manager
-FAILED=0
+. "$(dirname "$0")/lib.sh"
 
-pass() { echo "PASS: $1"; }
-fail() {
-	echo "FAIL: $1: $2"
-	FAILED=1
-}
-bc() { busctl --address="$ADDR" "$@"; }
+N=$GM_NAME
+P=$GM_PATH
+M=$GM_MANAGER
+bc() { gm_busctl "$@"; }
 
-mkdir -p "$TMP"
-cat >"$TMP/gpumuxd.conf" <<EOF
+write_config <<EOF
 [daemon]
 drm = no
 rebalance_delay_ms = 0
@@ -31,14 +19,7 @@ rebalance_delay_ms = 0
 cus = 64
 vram = 16G
 EOF
-"$GPUMUXD" --config "$TMP/gpumuxd.conf" --state-dir "$TMP/state" \
-	>"$TMP/log" 2>&1 &
-PID=$!
-for _ in $(seq 100); do
-	bc status "$N" >/dev/null 2>&1 && break
-	sleep 0.1
-done
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null' EXIT
+start_gpumuxd || { fail "gpumuxd starts"; finish; }
 
 out=$(bc get-property "$N" "$P" "$M" Policy 2>&1)
 [[ $out == 's "fairshare"' ]] && pass "busctl get-property Policy" ||
@@ -87,10 +68,8 @@ out=$(bc call "$N" "$P" "$M" Attach s hello 2>&1)
 [[ $out == *"nvalid"* ]] && pass "busctl: wrong signature refused" ||
 	fail "busctl: wrong signature refused" "$out"
 
-kill -TERM $PID
-wait $PID
+stop_gpumuxd
 rc=$?
-trap - EXIT
 [[ $rc == 0 ]] && pass "gpumuxd exits 0 on SIGTERM" ||
-	fail "gpumuxd exits 0 on SIGTERM" "exit $rc; $(tail -n 5 "$TMP/log")"
-exit $FAILED
+	fail "gpumuxd exits 0 on SIGTERM" "exit $rc; $(tail -n 5 "$GPUMUXD_LOG")"
+finish

@@ -9,8 +9,6 @@ import os
 import sys
 import time
 
-import dbus
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gmd  # noqa: E402
 from gmd import check, wait_until  # noqa: E402

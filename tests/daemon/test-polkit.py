@@ -9,7 +9,6 @@ own bus name; root is never asked."""
 import os
 import subprocess
 import sys
-import time
 
 import dbus
 
@@ -18,35 +17,9 @@ import gmd  # noqa: E402
 from gmd import check, result, wait_until, ERR  # noqa: E402
 
 TMP = "/tmp/test-polkit"
-NOBODY = 65534
-
-
-def as_nobody(code):
-    """Run code (m: the Manager, P: the tenant path) as uid 65534; print
-    OK, or the error name then its message."""
-    r = subprocess.run(
-        ["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY,
-         "--clear-groups", sys.executable, "-c",
-         "import dbus,os,sys\n"
-         "b=dbus.bus.BusConnection(os.environ['DBUS_SYSTEM_BUS_ADDRESS'])\n"
-         "print(b.get_unique_name(), flush=True)\n"
-         "m=dbus.Interface(b.get_object('org.gpumux.Scheduler1',"
-         "'/org/gpumux/Scheduler1', introspect=False),"
-         "'org.gpumux.Scheduler1.Manager')\n"
-         "P=dbus.ObjectPath(sys.argv[1])\n"
-         "try:\n    " + code + "\n    print('OK')\n"
-         "except dbus.DBusException as e:\n"
-         "    print(e.get_dbus_name()); print(e.get_dbus_message())\n",
-         TENANT], capture_output=True, text=True, timeout=60)
-    lines = r.stdout.splitlines() + ["", "", ""]
-    return lines[0], lines[1], lines[2]
-
-
-TENANT = ""
 
 
 def main():
-    global TENANT
     os.makedirs(TMP, exist_ok=True)
     mode, log = os.path.join(TMP, "mode"), os.path.join(TMP, "log")
     with open(mode, "w") as f:
@@ -63,9 +36,8 @@ def main():
         d.start()
         mgr = d.mgr()
         t = gmd.Tenant("pk-a")
-        TENANT = t.path
 
-        name, out, msg = as_nobody("m.SetWeight(P, dbus.UInt32(250))")
+        name, out, msg = gmd.as_nobody(path=t.path, code="m.SetWeight(P, dbus.UInt32(250))")
         check(out == "OK", "polkit yes: non-root SetWeight goes through",
               "%s %s" % (out, msg))
         check(d.prop(t.path, "Tenant", "Weight") == 250,
@@ -76,28 +48,28 @@ def main():
                             "system-bus-name", name],
               "polkit was asked about org.gpumux.Scheduler1.manage for "
               "the caller's bus name", "%s (caller %s)" % (asked, name))
-        name, out, msg = as_nobody(
+        name, out, msg = gmd.as_nobody(path=t.path, code=
             "m.Attach(dbus.Dictionary({'name': 'big', 'weight': "
             "dbus.UInt32(500)}, signature='sv'))")
         check(out == "OK", "polkit yes: non-root Attach with weight 500",
               "%s %s" % (out, msg))
-        name, out, msg = as_nobody("m.Fence(P, True)")
+        name, out, msg = gmd.as_nobody(path=t.path, code="m.Fence(P, True)")
         check(out == "OK" and wait_until(
             lambda: d.prop(t.path, "Tenant", "Fenced"), 5),
             "polkit yes: non-root Fence acts", "%s %s" % (out, msg))
-        name, out, msg = as_nobody("m.Fence(P, False)")
+        name, out, msg = gmd.as_nobody(path=t.path, code="m.Fence(P, False)")
         check(out == "OK", "polkit yes: non-root unfence", out)
 
         with open(mode, "w") as f:
             f.write("no")
-        name, out, msg = as_nobody("m.SetWeight(P, dbus.UInt32(7))")
+        name, out, msg = gmd.as_nobody(path=t.path, code="m.SetWeight(P, dbus.UInt32(7))")
         check(out == ERR + "AccessDenied", "polkit no: AccessDenied",
               "%s %s" % (out, msg))
         check(d.prop(t.path, "Tenant", "Weight") == 250,
               "polkit no: nothing changed")
         with open(mode, "w") as f:
             f.write("challenge")
-        name, out, msg = as_nobody("m.SetLimits(P, dbus.UInt32(0), "
+        name, out, msg = gmd.as_nobody(path=t.path, code="m.SetLimits(P, dbus.UInt32(0), "
                                    "dbus.UInt32(5))")
         check(out == ERR + "AccessDenied" and "authentication" in msg,
               "polkit challenge: AccessDenied, saying authentication is "
@@ -112,7 +84,7 @@ def main():
             f.write("yes")
         t.kill()
         wait_until(lambda: t.path not in [x[1] for x in d.tenants().values()])
-        name, out, msg = as_nobody("m.SetWeight(P, dbus.UInt32(9))")
+        name, out, msg = gmd.as_nobody(path=t.path, code="m.SetWeight(P, dbus.UInt32(9))")
         check(out == ERR + "NoSuchTenant", "a gone tenant: NoSuchTenant",
               out)
         check(d.proc.poll() is None, "the daemon is alive")
